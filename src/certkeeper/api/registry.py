@@ -1,0 +1,49 @@
+"""Kinds certkeeper knows, looked up by kind, plural, singular or short name (kubectl's way)."""
+
+from __future__ import annotations
+
+from ..api.meta import Resource
+from .certificate import Certificate, CertificateRequest
+from .core import Namespace, Secret
+from .issuer import ClusterIssuer, Issuer
+
+KINDS: list[type[Resource]] = [
+    Certificate,
+    CertificateRequest,
+    Issuer,
+    ClusterIssuer,
+    Secret,
+    Namespace,
+]
+
+
+def register(cls: type[Resource]) -> None:
+    if cls not in KINDS:
+        KINDS.append(cls)
+
+
+def by_kind(kind: str) -> type[Resource] | None:
+    for cls in KINDS:
+        if cls.KIND == kind:
+            return cls
+    return None
+
+
+def by_api_version_kind(api_version: str, kind: str) -> type[Resource] | None:
+    for cls in KINDS:
+        if cls.KIND == kind and cls.API_VERSION == api_version:
+            return cls
+    return None
+
+
+def lookup(name: str) -> type[Resource] | None:
+    """Resolve what a user typed: ``cert``, ``certificates``, ``Certificate``,
+    ``certificates.cert-manager.io`` ..."""
+    n = name.lower()
+    base, _, group = n.partition(".")
+    for cls in KINDS:
+        names = {cls.KIND.lower(), cls.PLURAL, *cls.SHORT_NAMES}
+        cls_group = cls.API_VERSION.rpartition("/")[0]
+        if base in names and (not group or group == cls_group):
+            return cls
+    return None
