@@ -1,16 +1,40 @@
 """``cert-manager.io/v1`` Issuer and ClusterIssuer (types_issuer.go).
 
-(Provisional: selfSigned and ca are typed; acme, vault and venafi are being typed.)
+The ACME configuration is defined in :mod:`certkeeper.api.acme` (shared with Challenge);
+it is re-exported here so callers can find every issuer type in one place.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field
 
-from .common import GROUP
+from .acme import ACMEIssuer, ACMEIssuerStatus
+from .common import GROUP, LocalObjectReference, SecretKeySelector
 from .meta import Condition, Model, Resource
+
+__all__ = [
+    "ACMEIssuer",
+    "ACMEIssuerStatus",
+    "AnyIssuer",
+    "CAIssuer",
+    "ClusterIssuer",
+    "Issuer",
+    "IssuerSpec",
+    "IssuerStatus",
+    "SelfSignedIssuer",
+    "VaultAppRole",
+    "VaultAWSAuth",
+    "VaultAuth",
+    "VaultClientCertificateAuth",
+    "VaultIssuer",
+    "VaultKubernetesAuth",
+    "VenafiCloud",
+    "VenafiIssuer",
+    "VenafiNGTS",
+    "VenafiTPP",
+]
 
 
 class SelfSignedIssuer(Model):
@@ -24,18 +48,102 @@ class CAIssuer(Model):
     issuing_certificate_urls: list[str] | None = Field(default=None, alias="issuingCertificateURLs")
 
 
+# --- Vault --------------------------------------------------------------------------------
+
+
+class VaultServiceAccountRef(Model):
+    name: str | None = None
+    audiences: list[str] | None = None
+
+
+class VaultAppRole(Model):
+    path: str | None = None
+    role_id: str | None = Field(default=None, alias="roleId")
+    secret_ref: SecretKeySelector | None = None
+
+
+class VaultClientCertificateAuth(Model):
+    mount_path: str | None = None
+    secret_name: str | None = None
+    name: str | None = None
+
+
+class VaultKubernetesAuth(Model):
+    mount_path: str | None = None
+    secret_ref: SecretKeySelector | None = None
+    service_account_ref: VaultServiceAccountRef | None = None
+    role: str | None = None
+
+
+class VaultAWSAuth(Model):
+    mount_path: str | None = None
+    role: str | None = None
+    region: str | None = None
+    service_account_ref: VaultServiceAccountRef | None = None
+    iam_role_arn: str | None = None
+    vault_header_value: str | None = None
+
+
+class VaultAuth(Model):
+    token_secret_ref: SecretKeySelector | None = None
+    app_role: VaultAppRole | None = None
+    client_certificate: VaultClientCertificateAuth | None = None
+    kubernetes: VaultKubernetesAuth | None = None
+    aws: VaultAWSAuth | None = None
+
+
+class VaultIssuer(Model):
+    server: str | None = None
+    server_name: str | None = None
+    path: str | None = None
+    namespace: str | None = None
+    #: base64 (Kubernetes ``[]byte``) PEM bundle
+    ca_bundle: str | None = None
+    ca_bundle_secret_ref: SecretKeySelector | None = None
+    client_cert_secret_ref: SecretKeySelector | None = None
+    client_key_secret_ref: SecretKeySelector | None = None
+    auth: VaultAuth | None = None
+
+
+# --- Venafi -------------------------------------------------------------------------------
+
+
+class VenafiTPP(Model):
+    url: str | None = None
+    credentials_ref: LocalObjectReference | None = None
+    #: base64 (Kubernetes ``[]byte``) PEM bundle
+    ca_bundle: str | None = None
+    ca_bundle_secret_ref: SecretKeySelector | None = None
+
+
+class VenafiCloud(Model):
+    url: str | None = None
+    api_token_secret_ref: SecretKeySelector | None = None
+
+
+class VenafiNGTS(Model):
+    url: str | None = None
+    token_endpoint: str | None = None
+    tsg_id: str | None = Field(default=None, alias="tsgID")
+    credentials_ref: LocalObjectReference | None = None
+
+
+class VenafiIssuer(Model):
+    zone: str | None = None
+    tpp: VenafiTPP | None = None
+    cloud: VenafiCloud | None = None
+    ngts: VenafiNGTS | None = None
+
+
+# --- Issuer -------------------------------------------------------------------------------
+
+
 class IssuerSpec(Model):
-    acme: dict[str, Any] | None = None
+    acme: ACMEIssuer | None = None
     ca: CAIssuer | None = None
-    vault: dict[str, Any] | None = None
+    vault: VaultIssuer | None = None
     self_signed: SelfSignedIssuer | None = None
-    venafi: dict[str, Any] | None = None
-
-
-class ACMEIssuerStatus(Model):
-    uri: str | None = None
-    last_registered_email: str | None = None
-    last_private_key_hash: str | None = None
+    venafi: VenafiIssuer | None = None
 
 
 class IssuerStatus(Model):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..api.meta import Resource
+from .acme import Challenge, Order
 from .certificate import Certificate, CertificateRequest
 from .core import Namespace, Secret
 from .issuer import ClusterIssuer, Issuer
@@ -14,6 +15,8 @@ KINDS: list[type[Resource]] = [
     ClusterIssuer,
     Secret,
     Namespace,
+    Order,
+    Challenge,
 ]
 
 
