@@ -1,0 +1,38 @@
+"""Annotation, label and reason strings from cert-manager, exactly as it spells them."""
+
+ANN_CERTIFICATE_NAME = "cert-manager.io/certificate-name"
+ANN_ISSUER_NAME = "cert-manager.io/issuer-name"
+ANN_ISSUER_KIND = "cert-manager.io/issuer-kind"
+ANN_ISSUER_GROUP = "cert-manager.io/issuer-group"
+ANN_REVISION = "cert-manager.io/certificate-revision"
+ANN_PRIVATE_KEY_SECRET = "cert-manager.io/private-key-secret-name"
+ANN_ISSUE_TEMPORARY = "cert-manager.io/issue-temporary-certificate"
+LABEL_NEXT_PRIVATE_KEY = "cert-manager.io/next-private-key"
+LABEL_FAO = "controller.cert-manager.io/fao"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+
+COND_READY = "Ready"
+COND_ISSUING = "Issuing"
+COND_APPROVED = "Approved"
+COND_DENIED = "Denied"
+COND_INVALID_REQUEST = "InvalidRequest"
+
+# trigger / readiness policy reasons
+DOES_NOT_EXIST = "DoesNotExist"
+MISSING_DATA = "MissingData"
+INVALID_KEY_PAIR = "InvalidKeyPair"
+INVALID_CERTIFICATE = "InvalidCertificate"
+INVALID_CERTIFICATE_REQUEST = "InvalidCertificateRequest"
+INCORRECT_ISSUER = "IncorrectIssuer"
+INCORRECT_CERTIFICATE = "IncorrectCertificate"
+SECRET_MISMATCH = "SecretMismatch"
+REQUEST_CHANGED = "RequestChanged"
+RENEWING = "Renewing"
+EXPIRED = "Expired"
+MANUALLY_TRIGGERED = "ManuallyTriggered"
+
+# CertificateRequest Ready reasons
+CR_PENDING = "Pending"
+CR_ISSUED = "Issued"
+CR_FAILED = "Failed"
+CR_DENIED = "Denied"

@@ -1,0 +1,66 @@
+"""certificates-readiness: the Ready condition and notBefore / notAfter / renewalTime.
+
+Ready is independent of Issuing: a Certificate that is being renewed stays Ready.
+"""
+
+from __future__ import annotations
+
+from ...api import constants as c
+from ...api.core import TLS_CERT
+from ...api.meta import format_time, set_condition
+from ...pki.chain import parse_certificates
+from ...pki.errors import PKIError
+from ...pki.renewal import renewal_time
+from ...runtime.controller import Result
+from ...runtime.queue import Key
+from .base import CertificateController
+from .gather import AmbiguousRequests, gather
+from .policies import evaluate, readiness_chain
+from .util import status_of
+
+
+class ReadinessController(CertificateController):
+    name = "certificates-readiness"
+
+    def reconcile(self, key: Key) -> Result | None:
+        cert = self.get_certificate(key)
+        if cert is None:
+            return None
+        before = cert.model_dump()
+        try:
+            input = gather(self.store, cert)
+        except AmbiguousRequests:
+            raise
+        status = status_of(cert)
+        now = self.clock.now()
+        violation = evaluate(readiness_chain(self.clock.now), input)
+        if violation is None:
+            status.conditions = set_condition(
+                status.conditions, c.COND_READY, "True", "Ready",
+                "Certificate is up to date and has not expired", now, cert.metadata.generation,
+            )
+        else:
+            reason, message = violation
+            status.conditions = set_condition(
+                status.conditions, c.COND_READY, "False", reason, message, now, cert.metadata.generation,
+            )
+        requeue = None
+        leaf = None
+        if input.secret is not None and input.secret.get(TLS_CERT):
+            try:
+                leaf = parse_certificates(input.secret.get(TLS_CERT) or b"")[0]
+            except PKIError:
+                leaf = None
+        if leaf is not None:
+            status.not_before = format_time(leaf.not_valid_before_utc)
+            status.not_after = format_time(leaf.not_valid_after_utc)
+            when = renewal_time(leaf.not_valid_before_utc, leaf.not_valid_after_utc, cert.spec)
+            status.renewal_time = format_time(when) if when else None
+            if violation is None and leaf.not_valid_after_utc > now:
+                # wake up to turn Ready into Expired if nothing renews it in time
+                requeue = leaf.not_valid_after_utc - now
+        else:
+            status.not_before = status.not_after = status.renewal_time = None
+        if cert.model_dump() != before:
+            self.store.update_status(cert)
+        return Result(requeue_after=requeue) if requeue else None

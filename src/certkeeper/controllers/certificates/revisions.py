@@ -1,0 +1,38 @@
+"""certificates-revision-manager: keeps at most revisionHistoryLimit CertificateRequests."""
+
+from __future__ import annotations
+
+from ...api import constants as c
+from ...api.certificate import CertificateRequest
+from ...runtime.controller import Result
+from ...runtime.queue import Key
+from ...store.base import NotFound
+from .base import CertificateController
+from .gather import owned_requests, revision_of
+from .util import condition
+
+
+class RevisionManagerController(CertificateController):
+    name = "certificates-revision-manager"
+
+    def reconcile(self, key: Key) -> Result | None:
+        cert = self.get_certificate(key)
+        if cert is None:
+            return None
+        ready = condition(cert, c.COND_READY)
+        if ready is None or ready.status != "True":
+            return None
+        limit = cert.spec.revision_history_limit or 1
+        requests = owned_requests(self.store, cert)
+        if len(requests) <= limit:
+            return None
+        numbered = sorted(
+            ((rev, cr) for cr in requests if (rev := revision_of(cr)) is not None),
+            key=lambda pair: pair[0],
+        )
+        for _, cr in numbered[: max(0, len(requests) - limit)]:
+            try:
+                self.store.delete(CertificateRequest, cr.namespace, cr.name)
+            except NotFound:
+                pass
+        return None

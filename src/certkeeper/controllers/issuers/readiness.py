@@ -1,0 +1,76 @@
+"""issuers / clusterissuers: the Ready condition of each issuer, from its Signer's setup.
+
+A broken CA Secret shows up here as Ready=False with a message a person can act on; when
+the Secret is fixed the Secret event brings the issuer back, and the requests waiting on
+it follow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from ...api import constants as c
+from ...api.issuer import ClusterIssuer, Issuer, IssuerStatus
+from ...api.meta import get_condition, set_condition
+from ...issuers.base import Signer, issuer_type
+from ...runtime.controller import Context, Controller, Mapper, Result, same_key
+from ...runtime.queue import Key
+from ...store.base import WatchEvent
+
+
+class IssuerReadinessController(Controller):
+    name = "issuers"
+    primary = Issuer
+    backoff_base = dt.timedelta(seconds=5)
+    backoff_cap = dt.timedelta(minutes=5)
+
+    def __init__(self, ctx: Context, signers: dict[str, Signer], cluster: bool = False) -> None:
+        self.cluster = cluster
+        if cluster:
+            self.name = "clusterissuers"
+            self.primary = ClusterIssuer
+        super().__init__(ctx)
+        self.signers = signers
+
+    def watches(self) -> list[tuple[str, Mapper]]:
+        return [(self.primary.KIND, same_key), ("Secret", self._issuers_for_secret)]
+
+    def _issuers_for_secret(self, event: WatchEvent) -> Iterable[Key]:
+        if self.cluster and event.namespace != self.ctx.options.cluster_resource_namespace:
+            return []
+        ns = None if self.cluster else event.namespace
+        return [(i.namespace, i.name) for i in self.store.list(self.primary, ns)]
+
+    def reconcile(self, key: Key) -> Result | None:
+        ns, name = key  # type: ignore[misc]
+        issuer = self.store.try_get(self.primary, ns, name)
+        if issuer is None:
+            return None
+        itype = issuer_type(issuer)
+        signer = self.signers.get(itype or "")
+        if signer is None:
+            ready, reason, message = False, "IssuerNotSupported", (
+                f'Issuer type "{itype}" is not supported by certkeeper yet; the issuer is stored but '
+                "cannot sign requests"
+            )
+        else:
+            r = signer.setup(self.ctx, issuer)
+            ready, reason, message = r.ready, r.reason, r.message
+        if issuer.status is None:
+            issuer.status = IssuerStatus()
+        current = get_condition(issuer.status.conditions, c.COND_READY)
+        status = "True" if ready else "False"
+        if (
+            current is not None and current.status == status and current.reason == reason
+            and current.message == message and current.observed_generation == issuer.metadata.generation
+        ):
+            return None
+        issuer.status.conditions = set_condition(
+            issuer.status.conditions, c.COND_READY, status, reason, message,
+            self.clock.now(), issuer.metadata.generation,
+        )
+        self.store.update_status(issuer)
+        if not ready:
+            self.recorder.event(issuer, "Warning", "ErrInitIssuer", f"Error initializing issuer: {message}")
+        return None

@@ -1,0 +1,180 @@
+"""certificaterequests-issuer-*: the generic signing flow, one controller for all
+issuer types, dispatching to the Signer of the referenced issuer (cert-manager §3.2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterable
+
+from ...api import constants as c
+from ...api.certificate import CertificateRequest, CertificateRequestStatus
+from ...api.issuer import ClusterIssuer, Issuer
+from ...api.meta import format_time, get_condition, set_condition
+from ...issuers.base import Failed, Issued, Pending, Signer, issuer_type
+from ...pki.chain import parse_certificates
+from ...pki.errors import PKIError
+from ...runtime.controller import Context, Controller, Mapper, Result
+from ...runtime.queue import Key
+from ...store.base import EventType, WatchEvent
+from .approver import approval_state
+
+
+def find_issuer(ctx: Context, cr: CertificateRequest) -> tuple[Issuer | None, str]:
+    ref = cr.spec.issuer_ref
+    kind = (ref.kind if ref else None) or "Issuer"
+    name = (ref.name if ref else None) or ""
+    if kind == "ClusterIssuer":
+        return ctx.store.try_get(ClusterIssuer, None, name), kind
+    return ctx.store.try_get(Issuer, cr.namespace, name), kind
+
+
+def is_ready(issuer: Issuer) -> bool:
+    cond = get_condition(issuer.status.conditions if issuer.status else None, c.COND_READY)
+    return cond is not None and cond.status == "True"
+
+
+class SigningController(Controller):
+    name = "certificaterequests-issuer"
+    primary = CertificateRequest
+    backoff_base = dt.timedelta(seconds=5)
+    backoff_cap = dt.timedelta(minutes=5)
+    workers = 2
+
+    def __init__(self, ctx: Context, signers: dict[str, Signer]) -> None:
+        super().__init__(ctx)
+        self.signers = signers
+        self._lock = threading.Lock()
+        self._by_secret: dict[tuple[str | None, str], set[Key]] = {}
+        self._secret_of: dict[Key, tuple[str | None, str]] = {}
+        self._primed = False
+
+    def watches(self) -> list[tuple[str, Mapper]]:
+        return [
+            ("CertificateRequest", self._index_request),
+            ("Issuer", self._requests_for_issuer),
+            ("ClusterIssuer", self._requests_for_issuer),
+            ("Secret", self._requests_for_secret),
+        ]
+
+    def _pending_requests(self) -> Iterable[CertificateRequest]:
+        for cr in self.store.list(CertificateRequest):
+            ready = get_condition(cr.status.conditions if cr.status else None, c.COND_READY)
+            if ready is None or ready.reason == c.CR_PENDING:
+                yield cr
+
+    def _requests_for_issuer(self, event: WatchEvent) -> Iterable[Key]:
+        keys = []
+        for cr in self._pending_requests():
+            ref = cr.spec.issuer_ref
+            if ref is None or ref.name != event.name:
+                continue
+            if (ref.kind or "Issuer") != event.kind:
+                continue
+            if event.kind == "Issuer" and cr.namespace != event.namespace:
+                continue
+            keys.append((cr.namespace, cr.name))
+        return keys
+
+    def _index_request(self, event: WatchEvent) -> Iterable[Key]:
+        """Remember which private key Secret each request names (self-signed requests wait
+        on it), so a Secret event finds its requests without listing them all."""
+        key = (event.namespace, event.name)
+        with self._lock:
+            old = self._secret_of.pop(key, None)
+            if old is not None:
+                self._by_secret.get(old, set()).discard(key)
+            secret = event.obj.annotations().get(c.ANN_PRIVATE_KEY_SECRET)
+            if event.type != "DELETED" and secret:
+                self._secret_of[key] = (event.namespace, secret)
+                self._by_secret.setdefault((event.namespace, secret), set()).add(key)
+        return [key]
+
+    def _requests_for_secret(self, event: WatchEvent) -> Iterable[Key]:
+        if not self._primed:
+            self._primed = True
+            for cr in self.store.list(CertificateRequest):
+                self._index_request(WatchEvent(EventType.ADDED, cr.KIND, cr.namespace, cr.name, cr))
+        with self._lock:
+            return list(self._by_secret.get((event.namespace, event.name), ()))
+
+    def _set_ready(self, cr: CertificateRequest, status: str, reason: str, message: str) -> None:
+        assert cr.status is not None
+        cr.status.conditions = set_condition(cr.status.conditions, c.COND_READY, status, reason, message, self.clock.now())
+
+    def reconcile(self, key: Key) -> Result | None:
+        ns, name = key  # type: ignore[misc]
+        cr = self.store.try_get(CertificateRequest, ns, name)
+        if cr is None:
+            return None
+        ref = cr.spec.issuer_ref
+        if ref is not None and ref.group not in (None, "", "cert-manager.io"):
+            return None  # an external issuer's request
+        if cr.status is None:
+            cr.status = CertificateRequestStatus()
+        conds = cr.status.conditions
+        state = approval_state(cr)
+        ready = get_condition(conds, c.COND_READY)
+        if state == c.COND_DENIED:
+            if ready is not None and ready.reason == c.CR_DENIED:
+                return None
+            self._set_ready(cr, "False", c.CR_DENIED, "The CertificateRequest was denied by an approval controller")
+            cr.status.failure_time = cr.status.failure_time or format_time(self.clock.now())
+            self.store.update_status(cr)
+            return None
+        invalid = get_condition(conds, c.COND_INVALID_REQUEST)
+        if invalid is not None and invalid.status == "True":
+            return None
+        if state != c.COND_APPROVED:
+            return None
+        if ready is not None and ready.reason in (c.CR_FAILED, c.CR_ISSUED):
+            return None
+        issuer, kind = find_issuer(self.ctx, cr)
+        if issuer is None:
+            return self._pending(cr, "IssuerNotFound",
+                                 f'Referenced "{kind}" not found: {kind.lower()}.cert-manager.io "{ref.name if ref else ""}" not found')
+        itype = issuer_type(issuer)
+        if itype is None:
+            return self._pending(cr, "IssuerTypeMissing", "Missing issuer type")
+        signer = self.signers.get(itype)
+        if signer is None:
+            return self._pending(cr, "IssuerNotSupported",
+                                 f'Issuer type "{itype}" is not supported by certkeeper yet')
+        if not is_ready(issuer):
+            return self._pending(cr, "IssuerNotReady", "Referenced issuer does not have a Ready status condition")
+        if cr.status.certificate:
+            return None
+        outcome = signer.sign(self.ctx, cr, issuer)
+        if isinstance(outcome, Pending):
+            return self._pending(cr, outcome.event_reason, outcome.message)
+        if isinstance(outcome, Failed):
+            return self._failed(cr, outcome.event_reason, outcome.message)
+        assert isinstance(outcome, Issued)
+        try:
+            parse_certificates(outcome.certificate)
+        except PKIError as e:
+            return self._failed(cr, "DecodeError", f"Failed to decode returned certificate: {e}")
+        cr.status.certificate = outcome.certificate.decode()
+        cr.status.ca = outcome.ca.decode() if outcome.ca else None
+        self._set_ready(cr, "True", c.CR_ISSUED, "Certificate fetched from issuer successfully")
+        self.store.update_status(cr)
+        self.recorder.event(cr, "Normal", "CertificateIssued", "Certificate fetched from issuer successfully")
+        return None
+
+    def _pending(self, cr: CertificateRequest, event_reason: str, message: str) -> Result | None:
+        assert cr.status is not None
+        ready = get_condition(cr.status.conditions, c.COND_READY)
+        if ready is None or ready.reason != c.CR_PENDING or ready.message != message:
+            if ready is None or ready.reason != c.CR_PENDING:
+                self.recorder.event(cr, "Normal", event_reason, message)
+            self._set_ready(cr, "False", c.CR_PENDING, message)
+            self.store.update_status(cr)
+        return None
+
+    def _failed(self, cr: CertificateRequest, event_reason: str, message: str) -> Result | None:
+        assert cr.status is not None
+        self._set_ready(cr, "False", c.CR_FAILED, message)
+        cr.status.failure_time = cr.status.failure_time or format_time(self.clock.now())
+        self.store.update_status(cr)
+        self.recorder.event(cr, "Warning", event_reason, message)
+        return None

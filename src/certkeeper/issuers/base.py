@@ -1,0 +1,69 @@
+"""What an issuer type provides: readiness of its Issuer, and signing of a request.
+
+Signers are looked up by the issuer spec field that is set (``selfSigned``, ``ca``,
+``acme`` ...), so an issuer type plugs in without touching the controllers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol
+
+from ..api.certificate import CertificateRequest
+from ..api.issuer import Issuer
+from ..runtime.controller import Context
+
+
+@dataclasses.dataclass
+class Issued:
+    certificate: bytes
+    ca: bytes = b""
+
+
+@dataclasses.dataclass
+class Pending:
+    """Not signed yet; ``event_reason`` goes to the event, the condition says Pending."""
+
+    event_reason: str
+    message: str
+
+
+@dataclasses.dataclass
+class Failed:
+    event_reason: str
+    message: str
+
+
+SignOutcome = Issued | Pending | Failed
+
+
+@dataclasses.dataclass
+class IssuerReadiness:
+    ready: bool
+    reason: str
+    message: str
+
+
+class Signer(Protocol):
+    issuer_type: str
+
+    def setup(self, ctx: Context, issuer: Issuer) -> IssuerReadiness: ...
+
+    def sign(self, ctx: Context, cr: CertificateRequest, issuer: Issuer) -> SignOutcome: ...
+
+
+def issuer_type(issuer: Issuer) -> str | None:
+    spec = issuer.spec
+    for field, name in (
+        ("acme", "acme"), ("ca", "ca"), ("vault", "vault"), ("self_signed", "selfSigned"), ("venafi", "venafi"),
+    ):
+        if getattr(spec, field, None) is not None:
+            return name
+    return None
+
+
+def resource_namespace(ctx: Context, issuer: Issuer) -> str:
+    """Where an issuer's Secrets live: its own namespace, or the cluster resource one."""
+    if issuer.KIND == "ClusterIssuer":
+        return ctx.options.cluster_resource_namespace
+    return issuer.namespace or ""
