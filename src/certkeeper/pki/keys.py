@@ -10,7 +10,7 @@ from typing import TypeAlias
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
@@ -134,3 +134,70 @@ def key_mismatches_spec(key: PrivateKey, spec: CertificateSpec) -> list[str]:
     if algorithm == ED25519_ALGORITHM:
         return [] if isinstance(key, ed25519.Ed25519PrivateKey) else ["spec.privateKey.algorithm"]
     raise PKIError(f'unrecognised key algorithm type "{algorithm}"')
+
+
+#: ``spec.signatureAlgorithm`` -> (key type it needs, hash or None for pure Ed25519)
+_SIGNATURE_ALGORITHMS: dict[str, tuple[type, type[hashes.HashAlgorithm] | None]] = {
+    "SHA256WithRSA": (rsa.RSAPrivateKey, hashes.SHA256),
+    "SHA384WithRSA": (rsa.RSAPrivateKey, hashes.SHA384),
+    "SHA512WithRSA": (rsa.RSAPrivateKey, hashes.SHA512),
+    "ECDSAWithSHA256": (ec.EllipticCurvePrivateKey, hashes.SHA256),
+    "ECDSAWithSHA384": (ec.EllipticCurvePrivateKey, hashes.SHA384),
+    "ECDSAWithSHA512": (ec.EllipticCurvePrivateKey, hashes.SHA512),
+    "PureEd25519": (ed25519.Ed25519PrivateKey, None),
+}
+
+
+def signature_hash(key: PrivateKey, signature_algorithm: str | None = None) -> hashes.HashAlgorithm | None:
+    """Hash to sign with: the explicit algorithm, else cert-manager's choice by key size/curve.
+
+    RSA >=4096 -> SHA-512, >=3072 -> SHA-384, else SHA-256; ECDSA by curve; Ed25519 none.
+    """
+    if signature_algorithm:
+        entry = _SIGNATURE_ALGORITHMS.get(signature_algorithm)
+        if entry is None:
+            raise PKIError(f"unsupported signature algorithm: {signature_algorithm}")
+        key_type, hash_cls = entry
+        if not isinstance(key, key_type):
+            raise PKIError(
+                f"signature algorithm {signature_algorithm} does not fit a {_algorithm_name(key)} private key"
+            )
+        return hash_cls() if hash_cls else None
+    if isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size >= 4096:
+            return hashes.SHA512()
+        if key.key_size >= 3072:
+            return hashes.SHA384()
+        return hashes.SHA256()
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        size = key.curve.key_size
+        if size == 256:
+            return hashes.SHA256()
+        if size == 384:
+            return hashes.SHA384()
+        if size == 521:
+            return hashes.SHA512()
+        raise PKIError(f"unsupported ecdsa curve {key.curve.name}")
+    return None
+
+
+def _algorithm_name(key: object) -> str:
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        return RSA_ALGORITHM
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        return ECDSA_ALGORITHM
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
+        return ED25519_ALGORITHM
+    return type(key).__name__
+
+
+def key_description(key: KeyLike) -> tuple[str, int]:
+    """(algorithm name, size in bits) for display: RSA modulus bits, EC curve bits, Ed25519 256."""
+    pub = public_key_of(key)
+    if isinstance(pub, rsa.RSAPublicKey):
+        return RSA_ALGORITHM, pub.key_size
+    if isinstance(pub, ec.EllipticCurvePublicKey):
+        return ECDSA_ALGORITHM, pub.curve.key_size
+    if isinstance(pub, ed25519.Ed25519PublicKey):
+        return ED25519_ALGORITHM, 256
+    return type(pub).__name__, 0
