@@ -16,7 +16,7 @@ from certkeeper.api.certificate import CertificateSpec, NameConstraintItem, Name
 from .errors import PKIError
 from .keys import KeyLike, PrivateKey, public_keys_equal, signature_hash
 from .subject import common_name_of, subject_from_spec
-from .usages import compute_usages
+from .usages import compute_usages, key_usage_bits
 
 
 def _der_length(n: int) -> bytes:
@@ -98,7 +98,8 @@ def build_csr(spec: CertificateSpec, key: PrivateKey) -> bytes:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=len(subject) == 0)
     if spec.encode_usages_in_request is not False:
         ku, ekus = compute_usages(spec.usages, bool(spec.is_ca))
-        builder = builder.add_extension(ku, critical=True)
+        if key_usage_bits(ku):  # an all-zero KU is omitted, as Go does
+            builder = builder.add_extension(ku, critical=True)
         if ekus:
             builder = builder.add_extension(x509.ExtendedKeyUsage(ekus), critical=False)
     nc = name_constraints_for_spec(spec.name_constraints)
