@@ -37,7 +37,9 @@ def _der(cert: x509.Certificate) -> bytes:
 def check_signature_from(child: x509.Certificate, parent: x509.Certificate) -> bool:
     """Go's Certificate.CheckSignatureFrom: parent must be a CA allowed to sign certs."""
     try:
-        bc: x509.BasicConstraints | None = parent.extensions.get_extension_for_class(x509.BasicConstraints).value
+        bc: x509.BasicConstraints | None = parent.extensions.get_extension_for_class(
+            x509.BasicConstraints
+        ).value
     except x509.ExtensionNotFound:
         bc = None
     except ValueError:
@@ -81,8 +83,8 @@ class _Node:
 
 
 def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
-    return (
-        child.issuer.public_bytes() == parent.subject.public_bytes() and check_signature_from(child, parent)
+    return child.issuer.public_bytes() == parent.subject.public_bytes() and check_signature_from(
+        child, parent
     )
 
 

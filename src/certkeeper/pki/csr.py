@@ -128,7 +128,10 @@ def decode_csr(pem: bytes) -> x509.CertificateSigningRequest:
     """Parse one PEM CSR and check its self-signature (PKIError otherwise)."""
     if isinstance(pem, str):
         pem = pem.encode()
-    if b"-----BEGIN CERTIFICATE REQUEST-----" not in pem and b"-----BEGIN NEW CERTIFICATE REQUEST-----" not in pem:
+    if (
+        b"-----BEGIN CERTIFICATE REQUEST-----" not in pem
+        and b"-----BEGIN NEW CERTIFICATE REQUEST-----" not in pem
+    ):
         raise PKIError("error decoding certificate request PEM block")
     try:
         csr = x509.load_pem_x509_csr(pem)

@@ -130,7 +130,9 @@ def key_mismatches_spec(key: PrivateKey, spec: CertificateSpec) -> list[str]:
     if algorithm == ECDSA_ALGORITHM:
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             return ["spec.privateKey.algorithm"]
-        return [] if key.curve.key_size == (size if size > 0 else DEFAULT_EC_SIZE) else ["spec.privateKey.size"]
+        return (
+            [] if key.curve.key_size == (size if size > 0 else DEFAULT_EC_SIZE) else ["spec.privateKey.size"]
+        )
     if algorithm == ED25519_ALGORITHM:
         return [] if isinstance(key, ed25519.Ed25519PrivateKey) else ["spec.privateKey.algorithm"]
     raise PKIError(f'unrecognised key algorithm type "{algorithm}"')

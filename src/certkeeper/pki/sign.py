@@ -60,9 +60,7 @@ def csr_usages_consistent(spec: CertificateRequestSpec, csr: x509.CertificateSig
     if _has_extension(csr, x509.BasicConstraints.oid):
         bc = exts.get_extension_for_class(x509.BasicConstraints).value
         if bc.ca != is_ca:
-            return (
-                f"encoded CSR error: IsCA {str(bc.ca).lower()} does not match expected value {str(is_ca).lower()}"
-            )
+            return f"encoded CSR error: IsCA {str(bc.ca).lower()} does not match expected value {str(is_ca).lower()}"
     if _has_extension(csr, x509.KeyUsage.oid) or _has_extension(csr, x509.ExtendedKeyUsage.oid):
         csr_ku = certificate_key_usage(exts)
         if key_usage_bits(csr_ku) != key_usage_bits(ku):
@@ -168,7 +166,10 @@ def sign_certificate(
     if crl_distribution_points:
         dps = [
             x509.DistributionPoint(
-                full_name=[x509.UniformResourceIdentifier(u)], relative_name=None, reasons=None, crl_issuer=None
+                full_name=[x509.UniformResourceIdentifier(u)],
+                relative_name=None,
+                reasons=None,
+                crl_issuer=None,
             )
             for u in crl_distribution_points
         ]

@@ -170,7 +170,9 @@ def parse_literal_subject(s: str) -> x509.Name:
         for atv in _split_unescaped(rdn_text, "+"):
             eq = atv.find("=")
             if eq <= 0:
-                raise PKIError(f"failed to parse literal subject: DN ended with incomplete type, value pair: {atv!r}")
+                raise PKIError(
+                    f"failed to parse literal subject: DN ended with incomplete type, value pair: {atv!r}"
+                )
             key, value = atv[:eq], atv[eq + 1 :]
             attrs.append(_attribute(_oid_for(key), _unescape_value(value)))
         try:
