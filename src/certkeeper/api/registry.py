@@ -27,14 +27,14 @@ def register(cls: type[Resource]) -> None:
 
 def by_kind(kind: str) -> type[Resource] | None:
     for cls in KINDS:
-        if cls.KIND == kind:
+        if kind == cls.KIND:
             return cls
     return None
 
 
 def by_api_version_kind(api_version: str, kind: str) -> type[Resource] | None:
     for cls in KINDS:
-        if cls.KIND == kind and cls.API_VERSION == api_version:
+        if kind == cls.KIND and api_version == cls.API_VERSION:
             return cls
     return None
 

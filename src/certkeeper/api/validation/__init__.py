@@ -1,0 +1,69 @@
+"""Admission checks for every kind, as the API server plus cert-manager's webhook apply them.
+
+certkeeper has no API server when it runs on a host, so whatever writes objects (the CLI,
+the loader, the store's callers) calls :func:`validate` first and refuses the object if it
+returns anything. The result is a list of :class:`FieldError`, whose ``str()`` is the
+line ``kubectl`` would print.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..acme import Challenge, Order
+from ..certificate import Certificate, CertificateRequest
+from ..issuer import Issuer
+from ..meta import Resource
+from .acme import validate_challenge, validate_challenge_update, validate_order, validate_order_update
+from .acmeissuer import acme_issuer_warnings
+from .certificate import validate_certificate
+from .certificaterequest import validate_certificate_request, validate_certificate_request_update
+from .errors import ErrorType, FieldError
+from .issuer import validate_issuer
+from .names import validate_object_meta
+
+__all__ = ["ErrorType", "FieldError", "validate", "validate_update", "warnings"]
+
+
+def _spec_checks(obj: Resource) -> list[FieldError]:
+    # ClusterIssuer is a subclass of Issuer, so isinstance covers both
+    if isinstance(obj, Certificate):
+        return validate_certificate(obj)
+    if isinstance(obj, CertificateRequest):
+        return validate_certificate_request(obj)
+    if isinstance(obj, Issuer):
+        return validate_issuer(obj)
+    if isinstance(obj, Order):
+        return validate_order(obj)
+    if isinstance(obj, Challenge):
+        return validate_challenge(obj)
+    return []  # Secret, Namespace: metadata only
+
+
+def validate(obj: Resource) -> list[FieldError]:
+    """Everything that would make the API server refuse to create ``obj``."""
+    return validate_object_meta(obj.metadata, type(obj).NAMESPACED) + _spec_checks(obj)
+
+
+_UPDATE_CHECKS: dict[type[Resource], Callable[[Any, Any], list[FieldError]]] = {
+    CertificateRequest: validate_certificate_request_update,
+    Order: validate_order_update,
+    Challenge: validate_challenge_update,
+}
+
+
+def validate_update(old: Resource, new: Resource) -> list[FieldError]:
+    """Rules for replacing ``old`` with ``new``: the create rules plus immutability."""
+    el = validate(new)
+    check = _UPDATE_CHECKS.get(type(new))
+    if check is not None and type(old) is type(new):
+        el += check(old, new)
+    return el
+
+
+def warnings(obj: Resource) -> list[str]:
+    """Admission warnings: accepted, but the user should hear about it."""
+    if isinstance(obj, Issuer) and obj.spec.acme is not None:
+        return acme_issuer_warnings(obj.spec.acme)
+    return []
