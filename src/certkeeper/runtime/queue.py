@@ -14,11 +14,11 @@ import heapq
 import itertools
 import threading
 from collections import deque
-from collections.abc import Hashable
 
 from .clock import Clock
 
-Key = Hashable
+#: (namespace or None for cluster-scoped objects, name)
+Key = tuple[str | None, str]
 
 
 class RateLimiter:
@@ -32,7 +32,7 @@ class RateLimiter:
     def when(self, key: Key) -> dt.timedelta:
         n = self._failures.get(key, 0)
         self._failures[key] = n + 1
-        delay = self.base * (2 ** min(n, 30))
+        delay: dt.timedelta = self.base * (2 ** min(n, 30))
         return min(delay, self.cap)
 
     def forget(self, key: Key) -> None:

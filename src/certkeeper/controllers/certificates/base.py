@@ -25,7 +25,7 @@ class CertificateController(Controller):
         ]
 
     def get_certificate(self, key: Key) -> Certificate | None:
-        ns, name = key  # type: ignore[misc]
+        ns, name = key
         cert = self.store.try_get(Certificate, ns, name)
         if cert is None or cert.metadata.deletion_timestamp:
             return None

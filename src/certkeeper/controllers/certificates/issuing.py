@@ -20,7 +20,13 @@ from ...api.meta import Condition, get_condition, remove_condition, set_conditio
 from ...pki.chain import parse_certificates
 from ...pki.csr import decode_csr
 from ...pki.errors import PKIError
-from ...pki.keys import PrivateKey, decode_private_key, encode_private_key, key_mismatches_spec, public_keys_equal
+from ...pki.keys import (
+    PrivateKey,
+    decode_private_key,
+    encode_private_key,
+    key_mismatches_spec,
+    public_keys_equal,
+)
 from ...pki.secretdata import additional_output_formats, build_keystores, certificate_annotations
 from ...runtime.controller import Result
 from ...runtime.queue import Key

@@ -7,6 +7,8 @@ pair untouched or a complete new pair, never a key without its certificate.
 
 from __future__ import annotations
 
+import contextlib
+
 from ...api import constants as c
 from ...api.certificate import Certificate
 from ...api.core import TLS_KEY, Secret
@@ -37,10 +39,8 @@ class KeyManagerController(CertificateController):
         ]
 
     def _delete(self, secret: Secret) -> None:
-        try:
+        with contextlib.suppress(NotFound):
             self.store.delete(Secret, secret.namespace, secret.name)
-        except NotFound:
-            pass
 
     def _set_next_name(self, cert: Certificate, name: str | None) -> None:
         status = status_of(cert)

@@ -3,6 +3,7 @@ from the spec and the next private key, named ``<certificate>-<revision>``."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 from ...api import constants as c
@@ -101,10 +102,8 @@ class RequestManagerController(CertificateController):
         return self._create(cert, key_secret, private_key, revision)
 
     def _delete(self, cr: CertificateRequest) -> None:
-        try:
+        with contextlib.suppress(NotFound):
             self.store.delete(CertificateRequest, cr.namespace, cr.name)
-        except NotFound:
-            pass
 
     def _create(self, cert: Certificate, key_secret: Secret, key: PrivateKey, revision: int) -> Result | None:
         try:

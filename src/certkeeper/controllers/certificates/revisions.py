@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from ...api import constants as c
 from ...api.certificate import CertificateRequest
 from ...runtime.controller import Result
@@ -31,8 +33,6 @@ class RevisionManagerController(CertificateController):
             key=lambda pair: pair[0],
         )
         for _, cr in numbered[: max(0, len(requests) - limit)]:
-            try:
+            with contextlib.suppress(NotFound):
                 self.store.delete(CertificateRequest, cr.namespace, cr.name)
-            except NotFound:
-                pass
         return None

@@ -33,10 +33,11 @@ class TriggerController(CertificateController):
         if opts.min_backoff <= dt.timedelta(0):
             return None
         n = attempts if attempts and attempts > 0 else 1
-        delay = min(opts.min_backoff * (2 ** (n - 1)), opts.max_backoff)
+        delay: dt.timedelta = min(opts.min_backoff * (2 ** (n - 1)), opts.max_backoff)
         elapsed = self.clock.now() - cert_status_failed
         if elapsed < delay:
-            return delay - elapsed
+            remaining: dt.timedelta = delay - elapsed
+            return remaining
         return None
 
     def reconcile(self, key: Key) -> Result | None:

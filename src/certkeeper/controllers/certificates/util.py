@@ -37,7 +37,7 @@ def issuing_since(cert: Certificate) -> dt.datetime | None:
     return parse_time(cond.last_transition_time)
 
 
-def owns_secret(store: Store, index: "SecretMapper", cert: Certificate) -> tuple[bool, list[str]]:
+def owns_secret(store: Store, index: SecretMapper, cert: Certificate) -> tuple[bool, list[str]]:
     """cert-manager's CertificateOwnsSecret: among Certificates naming the same Secret, the
     one named in the Secret's certificate-name annotation wins, else the oldest."""
     others = []
@@ -62,7 +62,7 @@ def owns_secret(store: Store, index: "SecretMapper", cert: Certificate) -> tuple
     return everyone[0].name == cert.name, dupes
 
 
-def cert_index(ctx: Context) -> "SecretMapper":
+def cert_index(ctx: Context) -> SecretMapper:
     """One index per daemon, shared by every certificates controller."""
     index = ctx.services.get("certificate-secret-index")
     if index is None:

@@ -43,7 +43,7 @@ class IssuerReadinessController(Controller):
         return [(i.namespace, i.name) for i in self.store.list(self.primary, ns)]
 
     def reconcile(self, key: Key) -> Result | None:
-        ns, name = key  # type: ignore[misc]
+        ns, name = key
         issuer = self.store.try_get(self.primary, ns, name)
         if issuer is None:
             return None

@@ -33,7 +33,7 @@ class ApproverController(Controller):
     backoff_cap = dt.timedelta(minutes=5)
 
     def reconcile(self, key: Key) -> Result | None:
-        ns, name = key  # type: ignore[misc]
+        ns, name = key
         cr = self.store.try_get(CertificateRequest, ns, name)
         if cr is None or approval_state(cr) is not None:
             return None

@@ -103,7 +103,7 @@ class SigningController(Controller):
         cr.status.conditions = set_condition(cr.status.conditions, c.COND_READY, status, reason, message, self.clock.now())
 
     def reconcile(self, key: Key) -> Result | None:
-        ns, name = key  # type: ignore[misc]
+        ns, name = key
         cr = self.store.try_get(CertificateRequest, ns, name)
         if cr is None:
             return None

@@ -1,0 +1,148 @@
+"""Killed at any point, the daemon converges when started again: every Certificate Ready,
+no Secret whose tls.key does not match its tls.crt, no orphaned temporary key Secrets.
+
+Two ways: in-process, the store "dies" right after its N-th write for every N through a
+whole issuance (deterministic, covers every write point); and the real daemon process
+killed with SIGKILL while it issues.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from certkeeper.api.certificate import Certificate
+from certkeeper.api.constants import LABEL_NEXT_PRIVATE_KEY
+from certkeeper.api.core import TLS_CERT, TLS_KEY, Secret
+from certkeeper.api.meta import get_condition
+from certkeeper.pki.chain import parse_certificates
+from certkeeper.pki.keys import decode_private_key, public_keys_equal
+from certkeeper.store.sqlite import SqliteStore
+
+from .harness import CA_SETUP, Harness, leaf_certificate
+
+
+class Crash(BaseException):
+    """Stands for the process dying: nothing after it runs."""
+
+
+class CrashingStore:
+    """Proxy that lets exactly ``budget`` writes through, then dies right after the last."""
+
+    WRITES = ("create", "update", "update_status", "delete")
+
+    def __init__(self, inner: SqliteStore, budget: int) -> None:
+        self._inner = inner
+        self.budget = budget
+        self.writes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name not in self.WRITES:
+            return attr
+
+        def write(*args: Any, **kwargs: Any) -> Any:
+            result = attr(*args, **kwargs)
+            self.writes += 1
+            if self.writes >= self.budget:
+                raise Crash(f"killed after write {self.writes}")
+            return result
+
+        return write
+
+
+def assert_converged(store: SqliteStore) -> None:
+    certs = store.list(Certificate)
+    assert certs
+    for cert in certs:
+        ready = get_condition(cert.status.conditions if cert.status else None, "Ready")
+        assert ready is not None and ready.status == "True", (cert.name, ready)
+        secret = store.get(Secret, cert.namespace, cert.spec.secret_name or "")
+        key = decode_private_key(secret.get(TLS_KEY) or b"")
+        leaf = parse_certificates(secret.get(TLS_CERT) or b"")[0]
+        assert public_keys_equal(leaf.public_key(), key), f"{cert.name}: key and certificate differ"
+    assert store.list(Secret, None, {LABEL_NEXT_PRIVATE_KEY: "true"}) == []
+
+
+def count_writes(tmp: Path) -> int:
+    h = Harness(tmp)
+    counter = CrashingStore(h.store, budget=10**9)
+    h.manager.ctx.store = counter  # type: ignore[assignment]
+    for c in h.manager.controllers:
+        c.store = counter  # type: ignore[assignment]
+    h.apply(CA_SETUP)
+    h.apply(leaf_certificate("web"))
+    h.settle()
+    writes = counter.writes
+    h.close()
+    return writes
+
+
+def test_killed_after_every_write_converges(tmp_path: Path) -> None:
+    (tmp_path / "count").mkdir()
+    total = count_writes(tmp_path / "count")
+    assert total > 20, total
+    print(f"one CA bootstrap plus one leaf issuance = {total} store writes")
+    for budget in range(1, total + 1):
+        folder = tmp_path / f"run-{budget}"
+        folder.mkdir()
+        h = Harness(folder)
+        h.apply(CA_SETUP)
+        h.apply(leaf_certificate("web"))
+        crashing = CrashingStore(h.store, budget)
+        h.manager.ctx.store = crashing  # type: ignore[assignment]
+        for c in h.manager.controllers:
+            c.store = crashing  # type: ignore[assignment]
+        with pytest.raises(Crash):
+            h.settle()
+        h.manager.stop()
+        # at the moment of death, no Secret holds a key beside another issuance's certificate
+        for secret in h.store.list(Secret, "default"):
+            if secret.get(TLS_KEY) and secret.get(TLS_CERT):
+                key = decode_private_key(secret.get(TLS_KEY) or b"")
+                leaf = parse_certificates(secret.get(TLS_CERT) or b"")[0]
+                assert public_keys_equal(leaf.public_key(), key), (budget, secret.name)
+        h.store.close()
+        # a new daemon on the same store file
+        again = Harness(folder)
+        again.settle()
+        assert_converged(again.store)
+        again.close()
+
+
+@pytest.mark.timeout(240)
+def test_sigkill_during_issuance_converges(tmp_path: Path) -> None:
+    """The real daemon process, SIGKILLed repeatedly while issuing 40 certificates."""
+    db = tmp_path / "store.db"
+    manifests = tmp_path / "m.yaml"
+    manifests.write_text(CA_SETUP + "---\n" + "---\n".join(leaf_certificate(f"c{i}") for i in range(40)))
+    env = {**os.environ, "CERTKEEPER_STORE": str(db)}
+    cli = [sys.executable, "-m", "certkeeper.cli.main"]
+    subprocess.run([*cli, "apply", "-f", str(manifests)], check=True, env=env, capture_output=True)
+    for delay in (0.3, 0.6, 0.9, 1.2, 1.5):
+        proc = subprocess.Popen([*cli, "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)  # where the kill lands is the point of the test, not a race to hide
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    proc = subprocess.Popen([*cli, "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for name in [f"c{i}" for i in range(40)] + ["root-ca"]:
+            subprocess.run(
+                [*cli, "wait", f"certificate/{name}", "--for", "condition=Ready", "--timeout", "120s"],
+                check=True, env=env, capture_output=True,
+            )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    store = SqliteStore(db)
+    try:
+        assert_converged(store)
+    finally:
+        store.close()
