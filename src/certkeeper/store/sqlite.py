@@ -1,0 +1,797 @@
+"""The embedded store: every object in one SQLite file, with Kubernetes' write semantics.
+
+Why SQLite: one file that survives a process kill (WAL, ``synchronous=NORMAL``), that the
+CLI and the daemon can both write (``busy_timeout`` and ``BEGIN IMMEDIATE`` serialise the
+writers), and whose writes cost tens of microseconds.
+
+Objects are stored as their JSON (``to_dict()``) and decoded on every read, which is both
+the fresh copy the protocol promises and cheaper than a deep copy of a cached model.
+
+Watching: every change is also written to a ``changelog`` table in the same transaction,
+under a single global resourceVersion counter. Changes made through this process are
+queued right after the commit; changes made by another process are found by a thread that
+polls ``PRAGMA data_version`` (a counter read, no I/O when nothing changed) and reads the
+log past the last resourceVersion handed out. Both paths feed one queue in
+resourceVersion order, drained outside the database lock.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import collections
+import dataclasses
+import json
+import logging
+import os
+import secrets
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from ..api import registry
+from ..api.meta import Resource, format_time
+from ..runtime.clock import Clock, RealClock
+from .base import (
+    AlreadyExists,
+    Conflict,
+    EventType,
+    Invalid,
+    NotFound,
+    R,
+    StoreError,
+    WatchEvent,
+    WatchHandler,
+)
+from .names import dns1123_label_error, dns1123_subdomain_error
+
+log = logging.getLogger(__name__)
+
+#: how many change-log entries are kept for watchers in other processes to catch up
+CHANGELOG_KEEP = 10_000
+#: trim the change log every this many write transactions of this process
+_TRIM_EVERY = 500
+#: ask the checkpoint thread to copy the WAL into the database every this many writes
+_CHECKPOINT_EVERY = 300
+#: how often the watch thread looks for other processes' commits
+POLL_INTERVAL = 0.2
+#: Kubernetes' generateName alphabet (no vowels, no confusable characters)
+_GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_GENERATE_SUFFIX = 5
+_MAX_GENERATE_PREFIX = 63 - _GENERATE_SUFFIX
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    kind TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    uid TEXT NOT NULL UNIQUE,
+    resource_version INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (kind, namespace, name)
+);
+CREATE TABLE IF NOT EXISTS owner_refs (
+    owner_uid TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    PRIMARY KEY (owner_uid, uid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS owner_refs_by_dependent ON owner_refs (uid);
+CREATE TABLE IF NOT EXISTS changelog (
+    rv INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires REAL NOT NULL,
+    renewed REAL NOT NULL
+);
+"""
+
+
+def kind_key(cls: type[Resource]) -> str:
+    """``Kind.group`` (``Certificate.cert-manager.io``; core kinds: ``Secret``), the
+    stored kind: versions may change, the group and kind do not."""
+    group = cls.API_VERSION.rpartition("/")[0]
+    return f"{cls.KIND}.{group}" if group else cls.KIND
+
+
+def resource_name(cls: type[Resource]) -> str:
+    """``plural.group`` as the API server names a resource in its messages."""
+    group = cls.API_VERSION.rpartition("/")[0]
+    return f"{cls.PLURAL}.{group}" if group else cls.PLURAL
+
+
+def _dumps(d: Mapping[str, Any]) -> str:
+    return json.dumps(d, separators=(",", ":"), ensure_ascii=False)
+
+
+def _owner_uids(d: Mapping[str, Any]) -> set[str]:
+    return {ref["uid"] for ref in d.get("metadata", {}).get("ownerReferences") or [] if ref.get("uid")}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Change:
+    rv: int
+    type: EventType
+    kind: str
+    namespace: str
+    name: str
+    data: str
+
+
+@dataclasses.dataclass
+class _Watcher:
+    handler: WatchHandler
+    start_rv: int
+    active: bool = True
+
+
+@dataclasses.dataclass
+class _Tx:
+    """What one write transaction changed, to be queued for watchers after COMMIT."""
+
+    changes: list[_Change] = dataclasses.field(default_factory=list)
+    #: the last resourceVersion handed out in this transaction
+    last_rv: int | None = None
+
+
+class SqliteStore:
+    """The Store protocol over one SQLite file; safe to share between threads and to open
+    from several processes at once."""
+
+    def __init__(self, path: str | os.PathLike[str], clock: Clock | None = None) -> None:
+        self.path = os.fspath(path)
+        self.clock: Clock = clock or RealClock()
+        self._ensure_private_file(self.path)
+        # autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE
+        self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._init_db()
+        self._classes: dict[str, type[Resource]] = {}
+        self._writes = 0
+        # watch state: _delivered_rv is guarded by _lock; the rest by _qlock
+        self._qlock = threading.Lock()
+        self._watchers: list[_Watcher] = []
+        self._pending: collections.deque[_Change] = collections.deque()
+        self._dispatching = False
+        self._delivered_rv = 0
+        self._data_version = 0
+        self._poller: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._checkpoint_wanted = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ setup
+
+    @staticmethod
+    def _ensure_private_file(path: str) -> None:
+        """Create the database 0600 before SQLite does: Secrets (private keys) live in
+        it, and SQLite gives its -wal and -shm files the same mode."""
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            return
+        os.close(fd)
+
+    def _init_db(self) -> None:
+        c = self._conn
+        c.execute("PRAGMA busy_timeout = 30000")
+        mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            log.warning("SQLite store %s: journal_mode is %s, not WAL", self.path, mode)
+        c.execute("PRAGMA synchronous = NORMAL")
+        # checkpoints fsync; a writer should not pay for them (see _checkpoint_loop)
+        c.execute("PRAGMA wal_autocheckpoint = 0")
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    c.execute(stmt)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    # ------------------------------------------------------------------ helpers
+
+    def _key(self, cls: type[Resource]) -> str:
+        key = kind_key(cls)
+        if key not in self._classes:
+            self._classes[key] = cls
+        return key
+
+    def _class_for(self, key: str) -> type[Resource] | None:
+        cls = self._classes.get(key)
+        if cls is not None:
+            return cls
+        for candidate in registry.KINDS:
+            if kind_key(candidate) == key:
+                return candidate
+        return None
+
+    @staticmethod
+    def _namespace(cls: type[Resource], namespace: str | None) -> str:
+        if not cls.NAMESPACED:
+            return ""
+        return namespace or "default"
+
+    def _now(self) -> str:
+        return format_time(self.clock.now())
+
+    def _not_found(self, cls: type[Resource], name: str) -> NotFound:
+        return NotFound(f'{resource_name(cls)} "{name}" not found')
+
+    def _conflict(self, cls: type[Resource], name: str) -> Conflict:
+        return Conflict(
+            f'Operation cannot be fulfilled on {resource_name(cls)} "{name}": the object has been '
+            "modified; please apply your changes to the latest version and try again"
+        )
+
+    def _invalid(self, cls: type[Resource], name: str, errors: list[str]) -> Invalid:
+        return Invalid(f'{kind_key(cls)} "{name}" is invalid: {", ".join(errors)}', errors)
+
+    @staticmethod
+    def _fold_string_data(cls: type[Resource], d: dict[str, Any]) -> None:
+        """The API server merges the write-only ``stringData`` into ``data``."""
+        if "string_data" not in cls.model_fields:
+            return
+        string_data = d.pop("stringData", None)
+        if string_data:
+            data = d.setdefault("data", {})
+            for k, v in string_data.items():
+                data[k] = base64.b64encode(v.encode()).decode("ascii")
+
+    @contextmanager
+    def _write(self) -> Iterator[_Tx]:
+        """One BEGIN IMMEDIATE transaction; its changes are queued after COMMIT (still
+        under the lock, so the queue stays in resourceVersion order) and delivered after
+        the lock is released."""
+        tx = _Tx()
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield tx
+                self._writes += 1
+                if self._writes % _TRIM_EVERY == 0:
+                    self._trim_changelog()
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            if self._writes % _CHECKPOINT_EVERY == 0:
+                self._request_checkpoint()
+            if tx.changes:
+                self._enqueue(tx.changes)
+        if tx.changes:
+            self._drain()
+
+    def _next_rv(self, tx: _Tx) -> int:
+        """The global resourceVersion is the change log's highest entry (the log is only
+        ever trimmed from the old end); BEGIN IMMEDIATE makes this transaction the only
+        writer, so it is read once and counted on in memory."""
+        if tx.last_rv is None:
+            tx.last_rv = self._current_rv()
+        tx.last_rv += 1
+        return tx.last_rv
+
+    def _current_rv(self) -> int:
+        row = self._conn.execute("SELECT max(rv) FROM changelog").fetchone()
+        return int(row[0] or 0)
+
+    def _record(self, tx: _Tx, etype: EventType, key: str, ns: str, name: str, rv: int, data: str) -> None:
+        self._conn.execute(
+            "INSERT INTO changelog (rv, kind, namespace, name, type, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (rv, key, ns, name, etype.value, data),
+        )
+        tx.changes.append(_Change(rv, etype, key, ns, name, data))
+
+    def _trim_changelog(self) -> None:
+        self._conn.execute("DELETE FROM changelog WHERE rv <= ?", (self._current_rv() - CHANGELOG_KEEP,))
+
+    def _fetch(self, key: str, ns: str, name: str) -> tuple[str, int, str] | None:
+        row = self._conn.execute(
+            "SELECT data, resource_version, uid FROM objects WHERE kind = ? AND namespace = ? AND name = ?",
+            (key, ns, name),
+        ).fetchone()
+        return None if row is None else (row[0], int(row[1]), row[2])
+
+    def _store_row(
+        self,
+        tx: _Tx,
+        etype: EventType,
+        key: str,
+        ns: str,
+        name: str,
+        d: dict[str, Any],
+        old_owners: set[str] | None,
+    ) -> str:
+        """Give ``d`` the next resourceVersion, write it (insert or replace) and log it."""
+        rv = self._next_rv(tx)
+        meta = d["metadata"]
+        meta["resourceVersion"] = str(rv)
+        data = _dumps(d)
+        uid = meta["uid"]
+        if etype is EventType.ADDED:
+            self._conn.execute(
+                "INSERT INTO objects (kind, namespace, name, uid, resource_version, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (key, ns, name, uid, rv, data),
+            )
+        else:
+            self._conn.execute(
+                "UPDATE objects SET resource_version = ?, data = ? WHERE kind = ? AND namespace = ? AND name = ?",
+                (rv, data, key, ns, name),
+            )
+        owners = _owner_uids(d)
+        if owners != (old_owners or set()):
+            self._conn.execute("DELETE FROM owner_refs WHERE uid = ?", (uid,))
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO owner_refs (owner_uid, uid) VALUES (?, ?)", [(o, uid) for o in owners]
+            )
+        self._record(tx, etype, key, ns, name, rv, data)
+        return data
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, cls: type[R], namespace: str | None, name: str) -> R:
+        obj = self.try_get(cls, namespace, name)
+        if obj is None:
+            raise self._not_found(cls, name)
+        return obj
+
+    def try_get(self, cls: type[R], namespace: str | None, name: str) -> R | None:
+        key = self._key(cls)
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT data FROM objects WHERE kind = ? AND namespace = ? AND name = ?",
+                (key, self._namespace(cls, namespace), name),
+            ).fetchone()
+        return None if row is None else cls.model_validate_json(row[0])
+
+    def list(
+        self,
+        cls: type[R],
+        namespace: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> list[R]:
+        sql = "SELECT data FROM objects WHERE kind = ?"
+        args: list[Any] = [self._key(cls)]
+        if cls.NAMESPACED and namespace is not None:
+            sql += " AND namespace = ?"
+            args.append(namespace)
+        python_filter: dict[str, str] = {}
+        for k, v in (labels or {}).items():
+            if '"' in k:  # not expressible as a JSON path; never a valid label key anyway
+                python_filter[k] = v
+                continue
+            sql += " AND json_extract(data, ?) IS ?"
+            args += [f'$.metadata.labels."{k}"', v]
+        sql += " ORDER BY namespace, name"
+        with self._lock:
+            rows = self._conn.execute(sql, args).fetchall()
+        out = [cls.model_validate_json(r[0]) for r in rows]
+        if python_filter:
+            out = [o for o in out if all(o.labels().get(k) == v for k, v in python_filter.items())]
+        return out
+
+    # ------------------------------------------------------------------ writes
+
+    def create(self, obj: R) -> R:
+        cls = type(obj)
+        key = self._key(cls)
+        d = obj.to_dict()
+        self._fold_string_data(cls, d)
+        meta = d.setdefault("metadata", {})
+        ns = self._namespace(cls, meta.get("namespace"))
+        if ns:
+            meta["namespace"] = ns
+        else:
+            meta.pop("namespace", None)
+        name = meta.get("name") or ""
+        prefix = meta.get("generateName") or ""
+        if not name and not prefix:
+            raise self._invalid(cls, "", ["metadata.name: Required value: name or generateName is required"])
+        errors: builtins.list[str] = []
+        if ns and (err := dns1123_label_error(ns)):
+            errors.append(f'metadata.namespace: Invalid value: "{ns}": {err}')
+        if name and (err := dns1123_subdomain_error(name)):
+            errors.append(f'metadata.name: Invalid value: "{name}": {err}')
+        if errors:
+            raise self._invalid(cls, name or prefix, errors)
+        for system_field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
+            meta.pop(system_field, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["generation"] = 1
+        meta["creationTimestamp"] = self._now()
+        with self._write() as tx:
+            if not name:
+                name = self._generate_name(key, ns, prefix)
+                if err := dns1123_subdomain_error(name):
+                    raise self._invalid(cls, name, [f'metadata.name: Invalid value: "{name}": {err}'])
+                meta["name"] = name
+            try:
+                data = self._store_row(tx, EventType.ADDED, key, ns, name, d, None)
+            except sqlite3.IntegrityError:  # the (kind, namespace, name) key: no extra read
+                raise AlreadyExists(f'{resource_name(cls)} "{name}" already exists') from None
+        return cls.model_validate_json(data)
+
+    def _generate_name(self, key: str, ns: str, prefix: str) -> str:
+        prefix = prefix[:_MAX_GENERATE_PREFIX]
+        while True:
+            suffix = "".join(secrets.choice(_GENERATE_ALPHABET) for _ in range(_GENERATE_SUFFIX))
+            if self._fetch(key, ns, prefix + suffix) is None:
+                return prefix + suffix
+
+    def _check_preconditions(
+        self, cls: type[Resource], name: str, meta: Mapping[str, Any], rv: int, uid: str
+    ) -> None:
+        given_uid = meta.get("uid")
+        if given_uid and given_uid != uid:
+            raise Conflict(
+                f"Precondition failed: UID in precondition: {given_uid}, UID in object meta: {uid}"
+            )
+        given_rv = meta.get("resourceVersion")
+        if given_rv and given_rv != str(rv):
+            raise self._conflict(cls, name)
+
+    def update(self, obj: R) -> R:
+        cls = type(obj)
+        key = self._key(cls)
+        d = obj.to_dict()
+        self._fold_string_data(cls, d)
+        meta = d.setdefault("metadata", {})
+        ns = self._namespace(cls, meta.get("namespace"))
+        name = meta.get("name") or ""
+        with self._write() as tx:
+            row = self._fetch(key, ns, name)
+            if row is None:
+                raise self._not_found(cls, name)
+            stored_data, stored_rv, uid = row
+            self._check_preconditions(cls, name, meta, stored_rv, uid)
+            stored = json.loads(stored_data)
+            smeta = stored["metadata"]
+            for system_field in (
+                "uid",
+                "name",
+                "namespace",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "resourceVersion",
+            ):
+                if system_field in smeta:
+                    meta[system_field] = smeta[system_field]
+                else:
+                    meta.pop(system_field, None)
+            if cls.HAS_STATUS:
+                if "status" in stored:
+                    d["status"] = stored["status"]
+                else:
+                    d.pop("status", None)
+            self._validate_update(cls, name, stored, d)
+            if "spec" in cls.model_fields and d.get("spec") != stored.get("spec"):
+                meta["generation"] = int(smeta.get("generation") or 0) + 1
+            if d == stored:
+                return cls.model_validate_json(stored_data)
+            if smeta.get("deletionTimestamp") and not meta.get("finalizers"):
+                data = self._remove(tx, key, ns, name, d)
+            else:
+                data = self._store_row(tx, EventType.MODIFIED, key, ns, name, d, _owner_uids(stored))
+        return cls.model_validate_json(data)
+
+    def _validate_update(
+        self, cls: type[Resource], name: str, stored: Mapping[str, Any], d: Mapping[str, Any]
+    ) -> None:
+        errors: builtins.list[str] = []
+        if stored["metadata"].get("deletionTimestamp"):
+            old = set(stored["metadata"].get("finalizers") or [])
+            new = [f for f in d["metadata"].get("finalizers") or [] if f not in old]
+            if new:
+                errors.append(
+                    "metadata.finalizers: Forbidden: no new finalizers can be added if the object is "
+                    f"being deleted, found new finalizers {json.dumps(new)}"
+                )
+        if stored.get("immutable"):
+            if d.get("data") != stored.get("data"):
+                errors.append("data: Forbidden: field is immutable when `immutable` is set")
+            if not d.get("immutable"):
+                errors.append("immutable: Forbidden: field is immutable when `immutable` is set")
+        if errors:
+            raise self._invalid(cls, name, errors)
+
+    def update_status(self, obj: R) -> R:
+        cls = type(obj)
+        name = obj.name
+        if not cls.HAS_STATUS:
+            raise NotFound(f'{resource_name(cls)} "{name}": the server could not find the requested resource')
+        key = self._key(cls)
+        ns = self._namespace(cls, obj.namespace)
+        new_status = obj.to_dict().get("status")
+        meta = {"uid": obj.metadata.uid, "resourceVersion": obj.metadata.resource_version}
+        with self._write() as tx:
+            row = self._fetch(key, ns, name)
+            if row is None:
+                raise self._not_found(cls, name)
+            stored_data, stored_rv, uid = row
+            self._check_preconditions(cls, name, meta, stored_rv, uid)
+            stored = json.loads(stored_data)
+            if stored.get("status") == new_status:
+                return cls.model_validate_json(stored_data)
+            if new_status is None:
+                stored.pop("status", None)
+            else:
+                stored["status"] = new_status
+            data = self._store_row(tx, EventType.MODIFIED, key, ns, name, stored, _owner_uids(stored))
+        return cls.model_validate_json(data)
+
+    def delete(self, cls: type[R], namespace: str | None, name: str) -> None:
+        key = self._key(cls)
+        ns = self._namespace(cls, namespace)
+        with self._write() as tx:
+            row = self._fetch(key, ns, name)
+            if row is None:
+                raise self._not_found(cls, name)
+            stored = json.loads(row[0])
+            if stored["metadata"].get("finalizers"):
+                self._mark_deleted(tx, key, ns, name, stored)
+            else:
+                self._remove(tx, key, ns, name, stored)
+
+    def _mark_deleted(self, tx: _Tx, key: str, ns: str, name: str, d: dict[str, Any]) -> None:
+        """Deletion blocked by finalizers: set deletionTimestamp once, as the API server does."""
+        meta = d["metadata"]
+        if meta.get("deletionTimestamp"):
+            return
+        meta["deletionTimestamp"] = self._now()
+        meta["deletionGracePeriodSeconds"] = 0
+        self._store_row(tx, EventType.MODIFIED, key, ns, name, d, _owner_uids(d))
+
+    def _remove(self, tx: _Tx, key: str, ns: str, name: str, d: dict[str, Any]) -> str:
+        """Remove a row for good, then garbage-collect its dependents (background
+        propagation, all in this transaction). Returns the object's last JSON."""
+        data = self._delete_row(tx, key, ns, name, d)
+        gone = [d["metadata"]["uid"]]
+        while gone:
+            owner_uid = gone.pop()
+            dependents = self._conn.execute(
+                "SELECT o.kind, o.namespace, o.name, o.data FROM owner_refs r "
+                "JOIN objects o ON o.uid = r.uid WHERE r.owner_uid = ? ORDER BY o.resource_version",
+                (owner_uid,),
+            ).fetchall()
+            self._conn.execute("DELETE FROM owner_refs WHERE owner_uid = ?", (owner_uid,))
+            for dkey, dns, dname, ddata in dependents:
+                dep = json.loads(ddata)
+                dmeta = dep["metadata"]
+                refs = dmeta.get("ownerReferences") or []
+                solid = [r for r in refs if r.get("uid") != owner_uid and self._uid_exists(r.get("uid"))]
+                if solid:
+                    # Kubernetes' collector drops references to owners that are gone and
+                    # keeps an object that still has an owner
+                    dmeta["ownerReferences"] = solid
+                    old_owners = {r["uid"] for r in refs if r.get("uid")}
+                    self._store_row(tx, EventType.MODIFIED, dkey, dns, dname, dep, old_owners)
+                elif dmeta.get("finalizers"):
+                    self._mark_deleted(tx, dkey, dns, dname, dep)
+                else:
+                    self._delete_row(tx, dkey, dns, dname, dep)
+                    gone.append(dmeta["uid"])
+        return data
+
+    def _uid_exists(self, uid: str | None) -> bool:
+        if not uid:
+            return False
+        return self._conn.execute("SELECT 1 FROM objects WHERE uid = ?", (uid,)).fetchone() is not None
+
+    def _delete_row(self, tx: _Tx, key: str, ns: str, name: str, d: dict[str, Any]) -> str:
+        rv = self._next_rv(tx)
+        d["metadata"]["resourceVersion"] = str(rv)
+        data = _dumps(d)
+        self._conn.execute(
+            "DELETE FROM objects WHERE kind = ? AND namespace = ? AND name = ?", (key, ns, name)
+        )
+        self._conn.execute("DELETE FROM owner_refs WHERE uid = ?", (d["metadata"]["uid"],))
+        self._record(tx, EventType.DELETED, key, ns, name, rv, data)
+        return data
+
+    # ------------------------------------------------------------------ leases
+
+    def acquire_lease(self, name: str, holder: str, duration_seconds: float) -> bool:
+        now = self.clock.now().timestamp()
+        with self._write():
+            row = self._conn.execute("SELECT holder, expires FROM leases WHERE name = ?", (name,)).fetchone()
+            if row is not None and row[0] != holder and float(row[1]) > now:
+                return False
+            self._conn.execute(
+                "INSERT INTO leases (name, holder, expires, renewed) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires, "
+                "renewed = excluded.renewed",
+                (name, holder, now + duration_seconds, now),
+            )
+        return True
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._write():
+            self._conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
+    # ------------------------------------------------------------------ watch
+
+    def watch(self, handler: WatchHandler) -> Callable[[], None]:
+        with self._lock:
+            current = self._current_rv()
+            watcher = _Watcher(handler, current)
+            with self._qlock:
+                if not self._watchers:
+                    # nobody was listening: nothing older than now is owed to anyone
+                    self._delivered_rv = current
+                    self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+                self._watchers.append(watcher)
+                if self._poller is None and not self._closed.is_set():
+                    self._poller = threading.Thread(
+                        target=self._poll_loop, name="certkeeper-store-watch", daemon=True
+                    )
+                    self._poller.start()
+
+        def stop() -> None:
+            with self._qlock:
+                watcher.active = False
+                if watcher in self._watchers:
+                    self._watchers.remove(watcher)
+
+        return stop
+
+    def _enqueue(self, changes: builtins.list[_Change]) -> None:
+        """Called with _lock held, right after COMMIT."""
+        with self._qlock:
+            listening = bool(self._watchers)
+        if not listening:
+            self._delivered_rv = max(self._delivered_rv, changes[-1].rv)
+            return
+        if changes[0].rv > self._delivered_rv + 1:
+            # another process committed since we last looked: its changes come first
+            changes = self._read_log(self._delivered_rv, changes[0].rv) + changes
+        with self._qlock:
+            self._pending.extend(c for c in changes if c.rv > self._delivered_rv)
+        self._delivered_rv = max(self._delivered_rv, changes[-1].rv)
+
+    def _read_log(self, after: int, before: int | None = None) -> builtins.list[_Change]:
+        sql = "SELECT rv, type, kind, namespace, name, data FROM changelog WHERE rv > ?"
+        args: builtins.list[int] = [after]
+        if before is not None:
+            sql += " AND rv < ?"
+            args.append(before)
+        rows = self._conn.execute(sql + " ORDER BY rv", args).fetchall()
+        if rows and rows[0][0] != after + 1:
+            log.warning(
+                "store watch fell behind: changes %d..%d were trimmed from the log", after + 1, rows[0][0] - 1
+            )
+        return [_Change(int(r[0]), EventType(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
+
+    def _poll_loop(self) -> None:
+        while not self._closed.wait(POLL_INTERVAL):
+            with self._qlock:
+                if not self._watchers:
+                    self._poller = None
+                    return
+            try:
+                self._poll_once()
+            except Exception:
+                if self._closed.is_set():
+                    return
+                log.exception("store watch: reading other processes' changes failed")
+
+    def _poll_once(self) -> None:
+        """Deliver what other processes committed; near free when nothing changed."""
+        with self._lock:
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            if version == self._data_version:
+                return
+            self._data_version = version
+            changes = self._read_log(self._delivered_rv)
+            if not changes:
+                return
+            with self._qlock:
+                self._pending.extend(changes)
+            self._delivered_rv = changes[-1].rv
+        self._drain()
+
+    def _drain(self) -> None:
+        """Deliver queued changes, one thread at a time and never under the database
+        lock. A thread that finds another (or itself, re-entrantly from a handler)
+        already delivering leaves its changes to that one, which keeps the order."""
+        with self._qlock:
+            if self._dispatching:
+                return
+            self._dispatching = True
+        try:
+            while True:
+                with self._qlock:
+                    if not self._pending:
+                        self._dispatching = False
+                        return
+                    change = self._pending.popleft()
+                    watchers = [w for w in self._watchers if w.active and change.rv > w.start_rv]
+                if watchers:
+                    self._deliver(change, watchers)
+        except BaseException:
+            with self._qlock:
+                self._dispatching = False
+            raise
+
+    def _deliver(self, change: _Change, watchers: builtins.list[_Watcher]) -> None:
+        cls = self._class_for(change.kind)
+        if cls is None:
+            log.debug("store watch: skipping change of unknown kind %s", change.kind)
+            return
+        try:
+            obj = cls.model_validate_json(change.data)
+        except ValueError:
+            log.exception("store watch: cannot decode %s %s/%s", change.kind, change.namespace, change.name)
+            return
+        # one decoded object is shared by all handlers: they must copy before mutating
+        event = WatchEvent(change.type, cls.KIND, change.namespace or None, change.name, obj)
+        for w in watchers:
+            if not w.active:
+                continue
+            try:
+                w.handler(event)
+            except Exception:
+                log.exception("store watch handler failed on %s %s", change.type.value, change.kind)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _request_checkpoint(self) -> None:
+        """Called with _lock held."""
+        if self._checkpointer is None and not self._closed.is_set():
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="certkeeper-store-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
+        self._checkpoint_wanted.set()
+
+    def _checkpoint_loop(self) -> None:
+        """Copy the WAL back into the database from a connection of its own: a PASSIVE
+        checkpoint runs beside the writers, so the fsyncs it needs never sit inside a
+        write. Sleeps (no timer) until asked."""
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        try:
+            while True:
+                self._checkpoint_wanted.wait()
+                self._checkpoint_wanted.clear()
+                if self._closed.is_set():
+                    return
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error:
+                    log.exception("store: WAL checkpoint failed")
+        finally:
+            conn.close()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        self._closed.set()
+        self._checkpoint_wanted.set()
+        for thread in (self._poller, self._checkpointer):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=5)
+        with self._lock:
+            try:
+                self._conn.close()
+            except sqlite3.Error as e:  # pragma: no cover - closing never matters more than this
+                raise StoreError(str(e)) from e
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
