@@ -8,6 +8,7 @@ kill: the state lives in the store and controllers simply pick it up again.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import importlib
 import datetime as dt
 import logging
@@ -117,9 +118,59 @@ def build_manager(store: Store, opts: DaemonOptions, clock: Clock | None = None)
     return Manager(ctx, controller_factories(opts))
 
 
+class HostLock:
+    """An flock beside an embedded store's file. The kernel drops it when the holder dies,
+    even by SIGKILL, so a restarted daemon takes over at once instead of waiting for the
+    dead one's lease to run out; the store lease still guards stores shared otherwise."""
+
+    def __init__(self, store: Store) -> None:
+        path = getattr(store, "path", None)
+        self._fd: int | None = None
+        self._path = f"{path}.lock" if path and path != ":memory:" else None
+
+    def try_acquire(self) -> bool:
+        if self._path is None:
+            return True
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    @property
+    def exclusive_on_host(self) -> bool:
+        return self._path is not None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 def run(store: Store, opts: DaemonOptions, stop: threading.Event) -> int:
     """Block until ``stop`` is set. Returns the exit status."""
-    holder = f"{socket.gethostname()}-{os.getpid()}"
+    lock = HostLock(store)
+    renew_every = opts.lease_duration / 3
+    if not lock.try_acquire():
+        log.info("another certkeeper daemon is running on this store; waiting as a standby")
+        while not stop.wait(min(renew_every, 1.0)):
+            if lock.try_acquire():
+                break
+        else:
+            lock.release()
+            return 0
+    try:
+        return _run_leader(store, opts, stop, lock)
+    finally:
+        lock.release()
+
+
+def _run_leader(store: Store, opts: DaemonOptions, stop: threading.Event, lock: HostLock) -> int:
+    # Holding the host lock, our identity is the host's: a lease left by a daemon that was
+    # killed on this host is ours to take over.
+    holder = socket.gethostname() if lock.exclusive_on_host else f"{socket.gethostname()}-{os.getpid()}"
     renew_every = opts.lease_duration / 3
     if not store.acquire_lease(LEASE_NAME, holder, opts.lease_duration):
         log.info("another certkeeper daemon holds the lease on this store; waiting as a standby")

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs the test peers (Pebble, BIND, certbot,
+# lego from Debian when run as root), the Python packages, then lint, types and tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+for bin in pebble named tsig-keygen dig lego certbot; do
+    command -v "$bin" >/dev/null 2>&1 || need+=("$bin")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            pebble bind9 bind9-utils dnsutils lego certbot python3-certbot-dns-rfc2136 >/dev/null
+    else
+        echo "missing test peers (${need[*]}); install them as root or their tests are skipped" >&2
+    fi
+fi
+if [ ! -x .venv/bin/pytest ]; then
+    python3 -m venv .venv
+    .venv/bin/pip install -q --upgrade pip
+fi
+.venv/bin/pip install -q -e '.[test]'
+export PATH="$PWD/.venv/bin:$PATH"
+ruff check src tests bench
+mypy
+exec pytest -q -p no:cacheprovider "$@"
