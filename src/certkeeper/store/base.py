@@ -76,8 +76,10 @@ class Store(Protocol):
         cls: type[R],
         namespace: str | None = None,
         labels: Mapping[str, str] | None = None,
+        owner_uid: str | None = None,
     ) -> list[R]:
-        """All objects of a kind (in one namespace, or all if None), matching every label."""
+        """All objects of a kind (in one namespace, or all if None), matching every label
+        and, with ``owner_uid``, naming that owner in their ownerReferences."""
         ...
 
     def create(self, obj: R) -> R:

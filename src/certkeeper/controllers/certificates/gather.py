@@ -36,7 +36,7 @@ def revision_of(cr: CertificateRequest) -> int | None:
 def owned_requests(store: Store, cert: Certificate) -> list[CertificateRequest]:
     return [
         cr
-        for cr in store.list(CertificateRequest, cert.namespace)
+        for cr in store.list(CertificateRequest, cert.namespace, owner_uid=cert.uid)
         if cr.is_controlled_by(cert)
     ]
 

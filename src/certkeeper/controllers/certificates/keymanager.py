@@ -34,7 +34,7 @@ class KeyManagerController(CertificateController):
     def candidates(self, cert: Certificate) -> list[Secret]:
         return [
             s
-            for s in self.store.list(Secret, cert.namespace, {c.LABEL_NEXT_PRIVATE_KEY: "true"})
+            for s in self.store.list(Secret, cert.namespace, {c.LABEL_NEXT_PRIVATE_KEY: "true"}, owner_uid=cert.uid)
             if s.is_controlled_by(cert)
         ]
 
