@@ -92,7 +92,7 @@ def test_valid_example_loads_and_round_trips(name: str, validity: str) -> None:
     assert managed == len(result.objects) > 0
 
 
-_PATH_IN_ERROR = re.compile(r'is invalid: ((?:metadata|spec|status)[\w.\[\]/-]*): ')
+_PATH_IN_ERROR = re.compile(r"is invalid: ((?:metadata|spec|status)[\w.\[\]/-]*): ")
 _PATH_IN_NOTES = re.compile(r"\b((?:metadata|spec)\.[A-Za-z0-9.]+[A-Za-z0-9])")
 
 

@@ -84,7 +84,9 @@ def _parse_stream(text: str) -> tuple[list[Any], str | None]:
     return docs, None
 
 
-def load_documents(text: str, source: str = "-", default_namespace: str | None = DEFAULT_NAMESPACE) -> LoadResult:
+def load_documents(
+    text: str, source: str = "-", default_namespace: str | None = DEFAULT_NAMESPACE
+) -> LoadResult:
     """Parse and validate every document of ``text``.
 
     ``default_namespace`` is given to namespaced objects that name none (kubectl fills in

@@ -77,7 +77,9 @@ def _order_status_update(a: OrderStatus, b: OrderStatus, path: str) -> list[Fiel
         if len(a.authorizations) != len(b.authorizations or []):
             el.append(forbidden(ap, IMMUTABLE))
         else:
-            for i, (x_authz, y_authz) in enumerate(zip(a.authorizations, b.authorizations or [], strict=True)):
+            for i, (x_authz, y_authz) in enumerate(
+                zip(a.authorizations, b.authorizations or [], strict=True)
+            ):
                 el += _authorization_update(x_authz, y_authz, index(ap, i))
     return el
 

@@ -57,7 +57,11 @@ def validate_acme_issuer(acme: ACMEIssuer, path: str) -> list[FieldError]:
         if err:
             el.append(invalid(child(path, "caBundle"), "", err))
     if acme.private_key_secret_ref is None or not acme.private_key_secret_ref.name:
-        el.append(required(child(path, "privateKeySecretRef", "name"), "private key secret name is a required field"))
+        el.append(
+            required(
+                child(path, "privateKeySecretRef", "name"), "private key secret name is a required field"
+            )
+        )
     if not acme.server:
         el.append(required(child(path, "server"), "acme server URL is a required field"))
     if acme.preferred_chain is not None and len(acme.preferred_chain) > MAX_PREFERRED_CHAIN:
@@ -75,7 +79,9 @@ def validate_acme_issuer(acme: ACMEIssuer, path: str) -> list[FieldError]:
     if eab is not None:
         ep = child(path, "externalAccountBinding")
         if not eab.key_id:
-            el.append(required(child(ep, "keyID"), "the keyID field is required when using externalAccountBinding"))
+            el.append(
+                required(child(ep, "keyID"), "the keyID field is required when using externalAccountBinding")
+            )
         el += validate_secret_key_selector(eab.key_secret_ref, child(ep, "keySecretRef"))
     for i, solver in enumerate(acme.solvers or []):
         el += validate_solver(solver, index(child(path, "solvers"), i))
@@ -96,7 +102,11 @@ def validate_solver(sol: ACMEChallengeSolver, path: str) -> list[FieldError]:
         el += _http01(sol.http01, child(path, "http01"))
     if sol.dns01 is not None:
         if n > 0:
-            el.append(forbidden(child(path, "dns01"), "may not specify more than one solver type in a single solver"))
+            el.append(
+                forbidden(
+                    child(path, "dns01"), "may not specify more than one solver type in a single solver"
+                )
+            )
         else:
             n += 1
             el += _dns01(sol.dns01, child(path, "dns01"))
@@ -221,11 +231,15 @@ def _nameserver_entry_ok(ns: str) -> bool:
 def _dns01(d: ACMEChallengeSolverDNS01, path: str) -> list[FieldError]:
     el: list[FieldError] = []
     if d.cname_strategy and d.cname_strategy not in CNAME_STRATEGIES:
-        el.append(invalid(child(path, "cnameStrategy"), d.cname_strategy, 'must be one of "None" or "Follow"'))
+        el.append(
+            invalid(child(path, "cnameStrategy"), d.cname_strategy, 'must be one of "None" or "Follow"')
+        )
     for i, ns in enumerate(d.nameservers or []):
         if not _nameserver_entry_ok(ns):
             el.append(
-                invalid(index(child(path, "nameservers"), i), ns, "must be a host:port address or an https:// URL")
+                invalid(
+                    index(child(path, "nameservers"), i), ns, "must be a host:port address or an https:// URL"
+                )
             )
 
     n = 0
@@ -284,7 +298,9 @@ def _dns01(d: ACMEChallengeSolverDNS01, path: str) -> list[FieldError]:
             if r.access_key_id and r.access_key_id_secret_ref is not None:
                 el.append(required(rp, "accessKeyID and accessKeyIDSecretRef cannot both be specified"))
             if r.access_key_id_secret_ref is not None:
-                el += validate_secret_key_selector(r.access_key_id_secret_ref, child(rp, "accessKeyIDSecretRef"))
+                el += validate_secret_key_selector(
+                    r.access_key_id_secret_ref, child(rp, "accessKeyIDSecretRef")
+                )
     if d.acme_dns is not None:
         n += 1
         ap = child(path, "acmeDNS")
@@ -326,7 +342,9 @@ def _azure(az: ACMEIssuerDNS01ProviderAzureDNS, path: str) -> list[FieldError]:
         if az.client_secret_secret_ref is None:
             el.append(required(child(path, "clientSecretSecretRef"), ""))
         else:
-            el += validate_secret_key_selector(az.client_secret_secret_ref, child(path, "clientSecretSecretRef"))
+            el += validate_secret_key_selector(
+                az.client_secret_secret_ref, child(path, "clientSecretSecretRef")
+            )
         if not az.tenant_id:
             el.append(required(child(path, "tenantID"), ""))
         if mi is not None:
@@ -338,7 +356,10 @@ def _azure(az: ACMEIssuerDNS01ProviderAzureDNS, path: str) -> list[FieldError]:
             )
     elif mi is not None and mi.client_id and mi.resource_id:
         el.append(
-            forbidden(child(path, "managedIdentity"), "managedIdentityClientID and managedIdentityResourceID cannot both be specified")
+            forbidden(
+                child(path, "managedIdentity"),
+                "managedIdentityClientID and managedIdentityResourceID cannot both be specified",
+            )
         )
     elif mi is not None and mi.tenant_id and not mi.client_id:
         el.append(
@@ -368,7 +389,11 @@ def _rfc2136(r: ACMEIssuerDNS01ProviderRFC2136, path: str) -> list[FieldError]:
         try:
             valid_nameserver(r.nameserver)
         except ValueError:
-            el.append(invalid(child(path, "nameserver"), "", "Nameserver invalid. Check the documentation for details."))
+            el.append(
+                invalid(
+                    child(path, "nameserver"), "", "Nameserver invalid. Check the documentation for details."
+                )
+            )
     if r.tsig_algorithm and r.tsig_algorithm.upper() not in TSIG_ALGORITHMS:
         el.append(not_supported(child(path, "tsigAlgorithm"), "", TSIG_ALGORITHMS))
     secret_path = child(path, "tsigSecretSecretRef")

@@ -87,7 +87,11 @@ def validate_certificate_spec(spec: CertificateSpec, path: str) -> list[FieldErr
         el += validate_duration(spec, path)
     el += _usages(spec, path)  # 11
     if spec.revision_history_limit is not None and spec.revision_history_limit < 1:  # 12
-        el.append(invalid(child(path, "revisionHistoryLimit"), spec.revision_history_limit, "must not be less than 1"))
+        el.append(
+            invalid(
+                child(path, "revisionHistoryLimit"), spec.revision_history_limit, "must not be less than 1"
+            )
+        )
     el += _secret_template(spec, path)  # 13
     el += _name_constraints(spec, path)  # 14
     el += _additional_output_formats(spec, path)  # 15
@@ -153,7 +157,14 @@ def _literal_subject(spec: CertificateSpec, path: str) -> tuple[str | None, list
 
 
 def _at_least_one_name(spec: CertificateSpec, common_name: str, path: str) -> list[FieldError]:
-    if common_name or spec.dns_names or spec.uris or spec.email_addresses or spec.ip_addresses or spec.other_names:
+    if (
+        common_name
+        or spec.dns_names
+        or spec.uris
+        or spec.email_addresses
+        or spec.ip_addresses
+        or spec.other_names
+    ):
         return []
     return [
         invalid(
@@ -206,7 +217,11 @@ def _email_addresses(spec: CertificateSpec, path: str) -> list[FieldError]:
             continue
         if addr != e:
             el.append(
-                invalid(p, e, "invalid email address: make sure the supplied value only contains the email address itself")
+                invalid(
+                    p,
+                    e,
+                    "invalid email address: make sure the supplied value only contains the email address itself",
+                )
             )
     return el
 
@@ -245,7 +260,9 @@ def _private_key(spec: CertificateSpec, path: str) -> list[FieldError]:
         if size > 0 and str(size) not in ECDSA_SIZES:
             el.append(not_supported(child(p, "size"), size, ECDSA_SIZES))
     elif algorithm != "Ed25519":
-        el.append(invalid(child(p, "algorithm"), algorithm, "must be either empty or one of rsa, ecdsa or ed25519"))
+        el.append(
+            invalid(child(p, "algorithm"), algorithm, "must be either empty or one of rsa, ecdsa or ed25519")
+        )
     el += validate_enum(pk.encoding, child(p, "encoding"), PRIVATE_KEY_ENCODINGS)
     el += validate_enum(pk.rotation_policy, child(p, "rotationPolicy"), ROTATION_POLICIES)
     return el
@@ -388,7 +405,11 @@ def _name_constraints(spec: CertificateSpec, path: str) -> list[FieldError]:
                     raise ValueError(cidr)
             except ValueError:
                 el.append(
-                    invalid(index(child(p, part_name, "ipRanges"), i), cidr, "must be a valid CIDR: invalid CIDR address: " + cidr)
+                    invalid(
+                        index(child(p, part_name, "ipRanges"), i),
+                        cidr,
+                        "must be a valid CIDR: invalid CIDR address: " + cidr,
+                    )
                 )
     return el
 
@@ -471,9 +492,20 @@ def _renewal(spec: CertificateSpec, path: str) -> list[FieldError]:
     return el
 
 
-_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 6))
+_CRON_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("day of week", 0, 6),
+)
 _CRON_NAMES = {
-    "month": {m: i + 1 for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])},
+    "month": {
+        m: i + 1
+        for i, m in enumerate(
+            ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+        )
+    },
     "day of week": {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])},
 }
 CRON_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
@@ -508,7 +540,11 @@ def _cron_part_error(part: str, name: str, lo: int, hi: int) -> str | None:
     rng, _, step = part.partition("/")
     try:
         if step and (not step.isdigit() or int(step) == 0):
-            return f"failed to parse int from {step}" if not step.isdigit() else "step of range should be a positive number"
+            return (
+                f"failed to parse int from {step}"
+                if not step.isdigit()
+                else "step of range should be a positive number"
+            )
         if rng in ("*", "?"):
             return None
         start_s, _, end_s = rng.partition("-")

@@ -169,7 +169,11 @@ def validate_certificate_request_update(old: CertificateRequest, new: Certificat
     old_ann, new_ann = old.annotations(), new.annotations()
     for k in sorted(set(old_ann) | set(new_ann)):
         if k.startswith(_PROTECTED_ANNOTATION_PREFIXES) and old_ann.get(k) != new_ann.get(k):
-            el.append(forbidden(child("metadata.annotations", k), "cannot change cert-manager annotation after creation"))
+            el.append(
+                forbidden(
+                    child("metadata.annotations", k), "cannot change cert-manager annotation after creation"
+                )
+            )
     old_conds = old.status.conditions if old.status else None
     new_conds = new.status.conditions if new.status else None
     el += validate_approval_conditions(new_conds, "status.conditions")
@@ -178,6 +182,8 @@ def validate_certificate_request_update(old: CertificateRequest, new: Certificat
         now = next((c for c in new_conds or [] if c.type == ctype), None)
         if was is not None and (now is None or now.status != was.status):
             el.append(
-                forbidden(child("status.conditions", ctype), f"'{ctype}' condition may not be modified once set")
+                forbidden(
+                    child("status.conditions", ctype), f"'{ctype}' condition may not be modified once set"
+                )
             )
     return el

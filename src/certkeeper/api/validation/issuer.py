@@ -97,7 +97,11 @@ def validate_vault_issuer(v: VaultIssuer, path: str) -> list[FieldError]:
     if v.ca_bundle and v.ca_bundle_secret_ref is not None:
         # the bundle itself is not echoed: it can be large
         el.append(
-            invalid(child(path, "caBundle"), "<snip>", "specified caBundle and caBundleSecretRef cannot be used together")
+            invalid(
+                child(path, "caBundle"),
+                "<snip>",
+                "specified caBundle and caBundleSecretRef cannot be used together",
+            )
         )
         el.append(
             invalid(
@@ -109,13 +113,17 @@ def validate_vault_issuer(v: VaultIssuer, path: str) -> list[FieldError]:
     if v.client_cert_secret_ref is not None and v.client_key_secret_ref is None:
         el.append(
             invalid(
-                child(path, "clientKeySecretRef"), "", "clientKeySecretRef must be provided when defining the clientCertSecretRef"
+                child(path, "clientKeySecretRef"),
+                "",
+                "clientKeySecretRef must be provided when defining the clientCertSecretRef",
             )
         )
     elif v.client_cert_secret_ref is None and v.client_key_secret_ref is not None:
         el.append(
             invalid(
-                child(path, "clientCertSecretRef"), "", "clientCertSecretRef must be provided when defining the clientKeySecretRef"
+                child(path, "clientCertSecretRef"),
+                "",
+                "clientCertSecretRef must be provided when defining the clientKeySecretRef",
             )
         )
     el += validate_vault_auth(v.auth or VaultAuth(), child(path, "auth"))
@@ -141,7 +149,13 @@ def validate_vault_auth(auth: VaultAuth, path: str) -> list[FieldError]:
         count += 1
         cc = auth.client_certificate
         if _dotdot(cc.mount_path):
-            el.append(invalid(child(path, "clientCertificate", "mountPath"), cc.mount_path, 'must not contain ".." segments'))
+            el.append(
+                invalid(
+                    child(path, "clientCertificate", "mountPath"),
+                    cc.mount_path,
+                    'must not contain ".." segments',
+                )
+            )
     if auth.kubernetes is not None:
         count += 1
         k = auth.kubernetes
@@ -168,11 +182,17 @@ def validate_vault_auth(auth: VaultAuth, path: str) -> list[FieldError]:
         if not a.role:
             el.append(required(child(ap, "role"), ""))
         if a.service_account_ref is not None and not a.iam_role_arn:
-            el.append(required(child(ap, "iamRoleArn"), "iamRoleArn is required when serviceAccountRef is set"))
+            el.append(
+                required(child(ap, "iamRoleArn"), "iamRoleArn is required when serviceAccountRef is set")
+            )
         if _dotdot(a.mount_path):
             el.append(invalid(child(ap, "mountPath"), a.mount_path, 'must not contain ".." segments'))
     if count == 0:
-        el.append(required(path, "please supply one of: appRole, kubernetes, tokenSecretRef, clientCertificate, aws"))
+        el.append(
+            required(
+                path, "please supply one of: appRole, kubernetes, tokenSecretRef, clientCertificate, aws"
+            )
+        )
     return el
 
 
@@ -194,7 +214,11 @@ def validate_venafi_issuer(v: VenafiIssuer, path: str) -> list[FieldError]:
         el += validate_byte_format(v.tpp.ca_bundle, child(tp, "caBundle"))
         if v.tpp.ca_bundle and v.tpp.ca_bundle_secret_ref is not None:
             el.append(
-                invalid(child(tp, "caBundle"), "<snip>", "specified caBundle and caBundleSecretRef cannot be used together")
+                invalid(
+                    child(tp, "caBundle"),
+                    "<snip>",
+                    "specified caBundle and caBundleSecretRef cannot be used together",
+                )
             )
     if v.ngts is not None:
         np_ = child(path, "ngts")

@@ -88,7 +88,8 @@ def is_qualified_name(value: str) -> list[str]:
             errs.extend("prefix part " + m for m in is_dns1123_subdomain(prefix))
     else:
         return [
-            "a qualified name " + _QUALIFIED_NAME_MSG
+            "a qualified name "
+            + _QUALIFIED_NAME_MSG
             + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
         ]
     if not name:
