@@ -301,3 +301,18 @@ def test_sign_keeps_name_constraints_from_csr(ca: tuple[PrivateKey, x509.Certifi
     nc = ext(cert, x509.NameConstraints)
     assert nc.critical is False
     assert nc.value.permitted_subtrees == [x509.DNSName("a.example")]
+
+
+def test_temporary_certificate_signed_by_throwaway_ca() -> None:
+    from certkeeper.pki.chain import parse_certificates
+    from certkeeper.pki.keys import public_keys_equal
+    from certkeeper.pki.temporary import temporary_certificate
+
+    key = ec_key()
+    s = spec({"commonName": "t.example", "dnsNames": ["t.example"], "duration": "1h"})
+    (cert,) = parse_certificates(temporary_certificate(s, key, NOW))
+    assert public_keys_equal(cert, key)
+    assert cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "cert-manager.local"
+    assert cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value == "1234567890"
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(hours=1)
+    assert ext(cert, x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName) == ["t.example"]
