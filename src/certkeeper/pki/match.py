@@ -41,9 +41,10 @@ def _norm_ip(value: str) -> str | None:
         return None
 
 
-def _ips(names: list[ipaddress.IPv4Address | ipaddress.IPv6Address | object]) -> list[str | None]:
+def _ips(values: Iterable[object]) -> list[str | None]:
+    """SAN IPs as strings, IPv4-mapped IPv6 folded to IPv4 (Go's net.IP.Equal semantics)."""
     out: list[str | None] = []
-    for ip in names:
+    for ip in values:
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
         out.append(str(ip))
@@ -65,7 +66,7 @@ class _AltNames:
         self.san = san
         self.dns: list[str] = san.get_values_for_type(x509.DNSName) if san else []
         self.emails: list[str] = san.get_values_for_type(x509.RFC822Name) if san else []
-        self.ips: list[str | None] = _ips(list(san.get_values_for_type(x509.IPAddress))) if san else []
+        self.ips: list[str | None] = _ips(san.get_values_for_type(x509.IPAddress)) if san else []
         self.uris: list[str] = san.get_values_for_type(x509.UniformResourceIdentifier) if san else []
 
 
