@@ -208,6 +208,14 @@ class AcmeClient:
             raise AcmeProtocolError("newAccount answer carried no Location")
         return str(uri)
 
+    def get_account(self) -> dict[str, Any]:
+        """The account object as the server holds it (status, contact, orders URL)."""
+        self._require_account()
+        uri = self.account_uri
+        assert uri is not None
+        data: dict[str, Any] = self._post_as_get(uri).json()
+        return data
+
     # ------------------------------------------------------------------ orders
 
     def new_order(self, identifiers: Sequence[IdentifierSpec], profile: str | None = None) -> Order:

@@ -158,8 +158,8 @@ def _cname_target(response: dns.message.Message, fqdn: str) -> str:
     current = fqdn
     for _ in range(MAX_CNAME_CHAIN):
         step = next(
-            (r[0].target.to_text().lower() for r in _rrsets(response, dns.rdatatype.CNAME)
-             if r.name.to_text().lower() == current),
+            (r[0].target.to_text() for r in _rrsets(response, dns.rdatatype.CNAME)
+             if r.name.to_text().lower() == current.lower()),
             None,
         )
         if step is None:
@@ -219,7 +219,7 @@ def check_propagation(
     With ``authoritative`` every NS of the zone is asked directly, on
     ``authoritative_port`` if given, else on the port of a given nameserver with the same
     address, else 53 (a test setup runs everything on one non-standard port)."""
-    fqdn = to_fqdn(fqdn).lower()
+    fqdn = to_fqdn(fqdn)
     try:
         first = query(fqdn, dns.rdatatype.TXT, nameservers, timeout=timeout)
         if first.rcode() == dns.rcode.NOERROR:
