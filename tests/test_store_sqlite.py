@@ -569,3 +569,61 @@ def test_default_store_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("XDG_STATE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_store_path() == tmp_path / "home" / ".local" / "state" / "certkeeper" / "certkeeper.db"
+
+
+def test_watch_order_with_concurrent_writers(store: SqliteStore) -> None:
+    rvs: list[int] = []
+    store.watch(lambda ev: rvs.append(int(ev.obj.metadata.resource_version or 0)))
+
+    def writer(prefix: str) -> None:
+        for i in range(50):
+            store.create(Secret.new(f"{prefix}-{i}", "default"))
+
+    threads = [threading.Thread(target=writer, args=(f"w{n}",)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(rvs) == 200
+    assert rvs == sorted(rvs) and len(set(rvs)) == 200
+
+
+def test_change_log_is_trimmed_and_resource_version_survives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from certkeeper.store import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "CHANGELOG_KEEP", 10)
+    monkeypatch.setattr(sqlite_store, "_TRIM_EVERY", 5)
+    path = tmp_path / "s.db"
+    with SqliteStore(path) as s:
+        for i in range(60):
+            last = s.create(Secret.new(f"s{i}", "default"))
+    with sqlite3.connect(path) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM changelog").fetchone()
+    assert count <= 15
+    with SqliteStore(path) as s:
+        nxt = s.create(Secret.new("after", "default"))
+    assert int(nxt.metadata.resource_version or 0) == int(last.metadata.resource_version or 0) + 1
+
+
+def test_committed_write_survives_process_kill(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "s.db"
+    code = (
+        "import os, signal, sys\n"
+        "from certkeeper.api.core import Secret\n"
+        "from certkeeper.store.sqlite import SqliteStore\n"
+        "s = SqliteStore(sys.argv[1])\n"
+        "x = Secret.new('durable', 'default'); x.set('tls.key', b'KEY')\n"
+        "s.create(x)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], timeout=60)
+    assert proc.returncode == -9
+    with SqliteStore(path) as s:
+        assert s.get(Secret, "default", "durable").get("tls.key") == b"KEY"
