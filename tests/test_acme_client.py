@@ -3,6 +3,7 @@ HTTP-01 and DNS-01, preferredChain, badNonce storms, failed challenges and resta
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -328,3 +329,35 @@ def test_pebble_restart_surfaces_retryable_then_recovers(pebble_factory: PebbleF
         pem, _, _ = issue(client, [name], "http-01", http01_solver(responder))
         assert sans(load_chain(pem)[0]) == [name]
         assert_chains_to(load_chain(pem), server.root_pem(0))
+
+
+def test_ip_identifier_and_longer_chain(pebble_factory: PebbleFactory) -> None:
+    server = pebble_factory(env={"PEBBLE_CHAIN_LENGTH": "3"})
+    with make_client(server) as client, Http01Responder(f"127.0.0.1:{server.http_port}") as responder:
+        client.register(None)
+        order = client.new_order([("ip", "127.0.0.1")])
+        authz = client.get_authorization(order.authorizations[0])
+        assert (authz.identifier.type, authz.identifier.value) == ("ip", "127.0.0.1")
+        challenge = authz.challenge("http-01")
+        assert challenge is not None
+        responder.present("127.0.0.1", challenge.token, client.key_authorization(challenge.token))
+        client.answer_challenge(challenge.url)
+        assert client.wait_authorization(authz.url).status == "valid"
+        assert client.wait_order(order.url).status == "ready"
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name([]))
+            .add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+            )
+            .sign(key, hashes.SHA256())
+        )
+        client.finalize(order, csr.public_bytes(serialization.Encoding.PEM))
+        done = client.wait_order(order.url)
+        assert done.status == "valid" and done.certificate
+        chain = load_chain(client.fetch_certificate(done.certificate))
+        assert len(chain) == 4  # leaf + 3 intermediates
+        san = chain[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert san.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("127.0.0.1")]
+        assert_chains_to(chain, server.root_pem(0))
