@@ -67,3 +67,26 @@ def resource_namespace(ctx: Context, issuer: Issuer) -> str:
     if issuer.KIND == "ClusterIssuer":
         return ctx.options.cluster_resource_namespace
     return issuer.namespace or ""
+
+
+def referenced_secrets(issuer: Issuer) -> set[str]:
+    """Names of the Secrets an issuer's spec refers to (CA key pair, ACME account key,
+    EAB key, DNS provider credentials ...), so that a Secret event wakes only its issuers."""
+    names: set[str] = set()
+
+    def walk(node: object, key: str = "") -> None:
+        if isinstance(node, dict):
+            if key.endswith("SecretRef") or key == "secretRef":
+                name = node.get("name")
+                if isinstance(name, str):
+                    names.add(name)
+            for k, v in node.items():
+                if k in ("secretName", "secretRef") and isinstance(v, str):
+                    names.add(v)
+                walk(v, k)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, key)
+
+    walk(issuer.spec.to_dict())
+    return names

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -11,7 +13,7 @@ from .errors import PKIError
 MAX_CHAIN_CERTIFICATES = 1000
 
 
-def parse_certificates(pem: bytes) -> list[x509.Certificate]:
+def _parse_certificates_uncached(pem: bytes) -> list[x509.Certificate]:
     """Every CERTIFICATE block in ``pem``, in order; PKIError if there is none or one is bad."""
     if isinstance(pem, str):
         pem = pem.encode()
@@ -142,3 +144,18 @@ def normalize_chain(certs: list[x509.Certificate]) -> tuple[bytes, bytes]:
 def normalize_chain_pem(pem: bytes) -> tuple[bytes, bytes]:
     """``normalize_chain`` over a PEM bundle (ParseSingleCertificateChainPEM)."""
     return normalize_chain(parse_certificates(pem))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_certificates_cached(pem: bytes) -> tuple[x509.Certificate, ...]:
+    return tuple(_parse_certificates_uncached(pem))
+
+
+def parse_certificates(pem: bytes) -> list[x509.Certificate]:
+    """Every CERTIFICATE block in ``pem``, in order; PKIError if there is none or one is bad.
+
+    Controllers look at the same Secret many times; parsed certificates are immutable, so
+    the parse is remembered by content."""
+    if isinstance(pem, str):
+        pem = pem.encode()
+    return list(_parse_certificates_cached(pem))

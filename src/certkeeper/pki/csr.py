@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 
 from cryptography import x509
@@ -124,7 +125,7 @@ def csr_bytes_from_request(request: str | bytes) -> bytes:
         return data
 
 
-def decode_csr(pem: bytes) -> x509.CertificateSigningRequest:
+def _decode_csr_uncached(pem: bytes) -> x509.CertificateSigningRequest:
     """Parse one PEM CSR and check its self-signature (PKIError otherwise)."""
     if isinstance(pem, str):
         pem = pem.encode()
@@ -153,3 +154,16 @@ def csr_public_key_matches(csr_pem: bytes, key: KeyLike) -> bool:
     except PKIError:
         return False
     return public_keys_equal(csr, key)
+
+
+_decode_csr_cached = functools.lru_cache(maxsize=4096)(_decode_csr_uncached)
+
+
+def decode_csr(pem: bytes) -> x509.CertificateSigningRequest:
+    """Parse one PEM CSR and check its self-signature (PKIError otherwise).
+
+    Remembered by content: the same Secret or request is looked at by several controllers,
+    and the parsed objects are immutable."""
+    if isinstance(pem, str):
+        pem = pem.encode()
+    return _decode_csr_cached(pem)

@@ -6,6 +6,7 @@ Secret is treated as undecodable so the trigger re-issues instead of crashing.
 
 from __future__ import annotations
 
+import functools
 from typing import TypeAlias
 
 from cryptography import x509
@@ -80,7 +81,7 @@ def encode_pkcs8(key: PrivateKey) -> bytes:
     )
 
 
-def decode_private_key(pem: bytes) -> PrivateKey:
+def _decode_private_key_uncached(pem: bytes) -> PrivateKey:
     """First PEM private key block of ``pem`` (PKCS#1, SEC1 or PKCS#8, unencrypted)."""
     if not pem or b"-----BEGIN" not in pem:
         raise PKIError("error decoding private key PEM block")
@@ -203,3 +204,16 @@ def key_description(key: KeyLike) -> tuple[str, int]:
     if isinstance(pub, ed25519.Ed25519PublicKey):
         return ED25519_ALGORITHM, 256
     return type(pub).__name__, 0
+
+
+_decode_private_key_cached = functools.lru_cache(maxsize=4096)(_decode_private_key_uncached)
+
+
+def decode_private_key(pem: bytes) -> PrivateKey:
+    """First PEM private key block of ``pem`` (PKCS#1, SEC1 or PKCS#8, unencrypted).
+
+    Remembered by content: the same Secret or request is looked at by several controllers,
+    and the parsed objects are immutable."""
+    if isinstance(pem, str):
+        pem = pem.encode()
+    return _decode_private_key_cached(pem)

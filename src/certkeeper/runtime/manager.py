@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 from ..store.base import Conflict, NotFound, WatchEvent
@@ -34,6 +33,8 @@ class Manager:
         self._threads: list[threading.Thread] = []
         self.errors = 0
         self.syncs = 0
+        self._inflight = 0
+        self._inflight_lock = threading.Lock()
 
     # -- wiring -----------------------------------------------------------------
     def _on_event(self, event: WatchEvent) -> None:
@@ -67,6 +68,8 @@ class Manager:
     # -- processing -------------------------------------------------------------
     def _process(self, c: Controller, q: WorkQueue, key: Key) -> None:
         self.syncs += 1
+        with self._inflight_lock:
+            self._inflight += 1
         try:
             result = c.reconcile(key)
         except Conflict:
@@ -85,6 +88,8 @@ class Manager:
                 q.add_after(key, result.requeue_after)
         finally:
             q.done(key)
+            with self._inflight_lock:
+                self._inflight -= 1
 
     def settle(self, max_steps: int = 100_000) -> int:
         """Process every key that is ready now, round-robin, until all queues are idle."""
@@ -121,13 +126,8 @@ class Manager:
             self._process(c, q, key)
 
     def idle(self) -> bool:
+        """Nothing ready to process and nothing being processed (timers may be pending)."""
+        with self._inflight_lock:
+            if self._inflight:
+                return False
         return all(q.ready_len() == 0 for q in self.queues.values())
-
-    def wait_idle(self, timeout: float) -> bool:
-        """For real-time use: poll until every queue is empty (test helper)."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.idle():
-                return True
-            time.sleep(0.01)
-        return False

@@ -364,15 +364,21 @@ class SqliteStore:
         labels: Mapping[str, str] | None = None,
         owner_uid: str | None = None,
     ) -> list[R]:
-        sql = "SELECT data FROM objects WHERE kind = ?"
-        args: list[Any] = [self._key(cls)]
+        args: list[Any] = []
+        if owner_uid is not None:
+            # start from the owner index: a Certificate's requests without scanning them all
+            # CROSS JOIN fixes the loop order in SQLite: owner index first, then each object
+            sql = (
+                "SELECT data FROM owner_refs CROSS JOIN objects ON objects.uid = owner_refs.uid"
+                " WHERE owner_uid = ? AND kind = ?"
+            )
+            args.append(owner_uid)
+        else:
+            sql = "SELECT data FROM objects WHERE kind = ?"
+        args.append(self._key(cls))
         if cls.NAMESPACED and namespace is not None:
             sql += " AND namespace = ?"
             args.append(namespace)
-        if owner_uid is not None:
-            # through the owner index: a Certificate's requests without scanning them all
-            sql += " AND uid IN (SELECT uid FROM owner_refs WHERE owner_uid = ?)"
-            args.append(owner_uid)
         python_filter: dict[str, str] = {}
         for k, v in (labels or {}).items():
             if '"' in k:  # not expressible as a JSON path; never a valid label key anyway

@@ -15,14 +15,18 @@ class CertificateController(Controller):
     primary = Certificate
     backoff_base = dt.timedelta(seconds=1)
     backoff_cap = dt.timedelta(seconds=30)
+    #: which related kinds wake this controller (cert-manager wakes all of them on all)
+    watch_secrets = True
+    watch_requests = True
 
     def watches(self) -> list[tuple[str, Mapper]]:
         index = cert_index(self.ctx)
-        return [
-            ("Certificate", index.on_certificate),
-            ("Secret", index.on_secret),
-            ("CertificateRequest", controller_owner("Certificate")),
-        ]
+        routes: list[tuple[str, Mapper]] = [("Certificate", index.on_certificate)]
+        if self.watch_secrets:
+            routes.append(("Secret", index.on_secret))
+        if self.watch_requests:
+            routes.append(("CertificateRequest", controller_owner("Certificate")))
+        return routes
 
     def get_certificate(self, key: Key) -> Certificate | None:
         ns, name = key

@@ -30,6 +30,7 @@ def rotation_policy(cert: Certificate) -> str:
 
 class KeyManagerController(CertificateController):
     name = "certificates-key-manager"
+    watch_requests = False  # keys depend on the Issuing condition and the key Secrets only
 
     def candidates(self, cert: Certificate) -> list[Secret]:
         return [

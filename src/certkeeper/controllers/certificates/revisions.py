@@ -16,6 +16,7 @@ from .util import condition
 
 class RevisionManagerController(CertificateController):
     name = "certificates-revision-manager"
+    watch_secrets = False  # only the Ready condition and the requests matter here
 
     def reconcile(self, key: Key) -> Result | None:
         cert = self.get_certificate(key)

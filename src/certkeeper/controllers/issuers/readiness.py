@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from ...api import constants as c
 from ...api.issuer import ClusterIssuer, Issuer, IssuerStatus
 from ...api.meta import get_condition, set_condition
-from ...issuers.base import Signer, issuer_type
+from ...issuers.base import Signer, issuer_type, referenced_secrets
 from ...runtime.controller import Context, Controller, Mapper, Result, same_key
 from ...runtime.queue import Key
 from ...store.base import WatchEvent
@@ -40,7 +40,11 @@ class IssuerReadinessController(Controller):
         if self.cluster and event.namespace != self.ctx.options.cluster_resource_namespace:
             return []
         ns = None if self.cluster else event.namespace
-        return [(i.namespace, i.name) for i in self.store.list(self.primary, ns)]
+        return [
+            (i.namespace, i.name)
+            for i in self.store.list(self.primary, ns)
+            if event.name in referenced_secrets(i)
+        ]
 
     def reconcile(self, key: Key) -> Result | None:
         ns, name = key

@@ -1,0 +1,244 @@
+"""Benchmark: Certificates issued from a CA Issuer through the real daemon.
+
+    python bench/ca_issuance.py --count 1000            # throughput and peak memory
+    python bench/ca_issuance.py --idle 10000            # idle CPU, start-up, resident memory
+
+The daemon is the real ``certkeeper run`` process on a fresh SQLite store. Throughput is
+reported beside the raw cost of the same cryptography done directly with the
+``cryptography`` package in the same run (P-256 key, CSR, CA signature, PEM round trip),
+because shared machines are noisy: the ratio is the figure that means something.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from certkeeper.api.certificate import Certificate
+from certkeeper.api.issuer import Issuer
+from certkeeper.api.meta import get_condition
+from certkeeper.store.base import WatchEvent
+from certkeeper.store.sqlite import SqliteStore
+
+CA_SETUP = [
+    {"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": "selfsigned", "namespace": "bench"},
+     "spec": {"selfSigned": {}}},
+    {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "ca", "namespace": "bench"},
+     "spec": {"isCA": True, "commonName": "bench CA", "secretName": "ca", "issuerRef": {"name": "selfsigned"},
+              "privateKey": {"algorithm": "ECDSA", "size": 256}}},
+    {"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": "ca", "namespace": "bench"},
+     "spec": {"ca": {"secretName": "ca"}}},
+]
+
+
+def leaf(i: int) -> Certificate:
+    return Certificate.model_validate({
+        "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+        "metadata": {"name": f"leaf-{i}", "namespace": "bench"},
+        "spec": {"secretName": f"leaf-{i}", "dnsNames": [f"leaf-{i}.bench.test"], "issuerRef": {"name": "ca"},
+                 "privateKey": {"algorithm": "ECDSA", "size": 256}},
+    })
+
+
+# -- raw crypto baseline ---------------------------------------------------------------
+
+def raw_crypto(count: int) -> list[float]:
+    """Per certificate: what issuance needs cryptographically, done directly."""
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "raw CA")])
+    now = dt.datetime.now(dt.UTC)
+    times = []
+    for i in range(count):
+        t = time.perf_counter()
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = f"leaf-{i}.bench.test"
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name([]))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        csr_pem = csr.public_bytes(serialization.Encoding.PEM)
+        csr = x509.load_pem_x509_csr(csr_pem)
+        assert csr.is_signature_valid
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(csr.subject)
+            .issuer_name(ca_name)
+            .public_key(csr.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=90))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=True)
+            .sign(ca_key, hashes.SHA256())
+        )
+        pem = cert.public_bytes(serialization.Encoding.PEM)
+        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        x509.load_pem_x509_certificate(pem)
+        serialization.load_pem_private_key(key_pem, None)
+        times.append(time.perf_counter() - t)
+    return times
+
+
+# -- the daemon ------------------------------------------------------------------------
+
+class Daemon:
+    def __init__(self, store_path: Path, log_path: Path) -> None:
+        env = {**os.environ, "CERTKEEPER_STORE": str(store_path)}
+        self.log_path = log_path
+        self.log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "certkeeper", "run"], env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+
+    def status(self, field: str) -> int:
+        """A /proc/<pid>/status value in kB (VmHWM peak, VmRSS resident)."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        raise KeyError(field)
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def wait_for_log(self, text: str, timeout: float) -> float:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if text in self.log_path.read_text(errors="replace"):
+                return time.monotonic() - self.started
+            time.sleep(0.01)
+        raise TimeoutError(text)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+        self.log.close()
+
+
+def wait_ready(store: SqliteStore, names: set[str], timeout: float) -> None:
+    """Block until every named Certificate is Ready, through the store's watch."""
+    pending = set(names)
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def check(cert: Certificate) -> None:
+        cond = get_condition(cert.status.conditions if cert.status else None, "Ready")
+        if cond is not None and cond.status == "True":
+            with lock:
+                pending.discard(cert.name)
+                if not pending:
+                    done.set()
+
+    def on_event(event: WatchEvent) -> None:
+        if event.kind == "Certificate" and isinstance(event.obj, Certificate):
+            check(event.obj)
+
+    stop = store.watch(on_event)
+    try:
+        for cert in store.list(Certificate, "bench"):
+            if cert.name in names:
+                check(cert)
+        if not done.wait(timeout):
+            raise TimeoutError(f"{len(pending)} certificates not Ready after {timeout}s")
+    finally:
+        stop()
+
+
+def setup(store: SqliteStore) -> None:
+    for doc in CA_SETUP:
+        cls = Issuer if doc["kind"] == "Issuer" else Certificate
+        store.create(cls.model_validate(doc))
+
+
+def issue(store: SqliteStore, count: int) -> float:
+    certs = [leaf(i) for i in range(count)]
+    t = time.perf_counter()
+    for cert in certs:
+        store.create(cert)
+    wait_ready(store, {c.name for c in certs}, timeout=max(600.0, count * 0.5))
+    return time.perf_counter() - t
+
+
+def throughput(count: int, work: Path) -> None:
+    store = SqliteStore(work / "store.db")
+    setup(store)
+    daemon = Daemon(work / "store.db", work / "daemon.log")
+    try:
+        wait_ready(store, {"ca"}, timeout=60)
+        elapsed = issue(store, count)
+        peak_kb = daemon.status("VmHWM")
+    finally:
+        daemon.stop()
+        store.close()
+    raw = raw_crypto(count)
+    daemon_per_cert = elapsed / count
+    raw_median = statistics.median(raw)
+    print(f"certificates issued through the daemon : {count}")
+    print(f"daemon: wall time                      : {elapsed:.2f} s ({count / elapsed:.0f} certificates/s)")
+    print(f"daemon: per certificate                : {daemon_per_cert * 1000:.2f} ms")
+    print(f"raw crypto (cryptography), median      : {raw_median * 1000:.3f} ms ({1 / raw_median:.0f} /s)")
+    print(f"ratio daemon / raw crypto              : {daemon_per_cert / raw_median:.1f}x (target <= 10x)")
+    print(f"daemon peak resident memory (VmHWM)    : {peak_kb / 1024:.0f} MB")
+
+
+def idle(count: int, work: Path, window: float) -> None:
+    store = SqliteStore(work / "store.db")
+    setup(store)
+    daemon = Daemon(work / "store.db", work / "daemon-1.log")
+    try:
+        wait_ready(store, {"ca"}, timeout=60)
+        elapsed = issue(store, count)
+    finally:
+        daemon.stop()
+    print(f"issued {count} certificates in {elapsed:.1f} s (setup for the idle run)")
+    daemon = Daemon(work / "store.db", work / "daemon-2.log")
+    try:
+        startup = daemon.wait_for_log("initial sync done", timeout=600)
+        rss_start = daemon.status("VmRSS")
+        cpu0, t0 = daemon.cpu_seconds(), time.monotonic()
+        time.sleep(window)  # measuring idleness is the point: nothing should happen meanwhile
+        cpu1, t1 = daemon.cpu_seconds(), time.monotonic()
+        rss = daemon.status("VmRSS")
+    finally:
+        daemon.stop()
+        store.close()
+    idle_pct = 100 * (cpu1 - cpu0) / (t1 - t0)
+    print(f"ready certificates                     : {count}")
+    print(f"start-up (spawn to initial sync done)  : {startup:.2f} s (target < 5 s)")
+    print(f"idle CPU over {window:.0f} s                   : {idle_pct:.3f} % of a core (target < 0.5 %)")
+    print(f"resident memory after start / idle     : {rss_start / 1024:.0f} MB / {rss / 1024:.0f} MB (target < 150 MB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=1000, help="certificates to issue (throughput run)")
+    parser.add_argument("--idle", type=int, default=0, help="run the idle benchmark with this many certificates")
+    parser.add_argument("--window", type=float, default=30.0, help="idle measurement window, seconds")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="certkeeper-bench-") as tmp:
+        if args.idle:
+            idle(args.idle, Path(tmp), args.window)
+        else:
+            throughput(args.count, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
