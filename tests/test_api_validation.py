@@ -18,9 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certkeeper.api.acme import Challenge, Order
-from certkeeper.api.certificate import Certificate, CertificateRequest
+from certkeeper.api.certificate import Certificate, CertificateRequest, CertificateRequestStatus
 from certkeeper.api.core import Namespace, Secret
 from certkeeper.api.issuer import ClusterIssuer, Issuer
+from certkeeper.api.meta import Condition
 from certkeeper.api.validation import validate, validate_update, warnings
 from certkeeper.pki.durations import parse_duration
 
@@ -177,7 +178,7 @@ def test_rule3_literal_subject() -> None:
 def test_rule4_at_least_one_name() -> None:
     assert errors(cert(dnsNames=None)) == [
         'spec: Invalid value: "": at least one of commonName (from the commonName field or from a '
-        "literalSubject), dnsNames, uriSANs, ipAddresses, emailSANs or otherNames must be set"
+        "literalSubject), dnsNames, emailSANs, ipAddresses, otherNames, or uriSANs must be set"
     ]
     for field, value in (
         ("commonName", "x"),
@@ -213,14 +214,15 @@ def test_rule7_other_names() -> None:
         cert(otherNames=[{"utf8Value": "x"}, {"oid": "1.2.x", "utf8Value": "y"}, {"oid": "1.2.3"}])
     ) == [
         "spec.otherNames[0].oid: Required value: must be specified",
-        'spec.otherNames[1].oid: Invalid value: "1.2.x": oid syntax invalid',
+        'spec.otherNames[0].oid: Invalid value: "": invalid oid syntax',
+        'spec.otherNames[1].oid: Invalid value: "1.2.x": invalid oid syntax',
         "spec.otherNames[2].utf8Value: Required value: must be set to a valid non-empty UTF8 string",
     ]
 
 
 def test_rule8_private_key() -> None:
     assert errors(cert(privateKey={"algorithm": "RSA", "size": 1024})) == [
-        "spec.privateKey.size: Invalid value: 1024: must be between 2048 & 8192 for rsa keyAlgorithm"
+        "spec.privateKey.size: Invalid value: 1024: must be between 2048 and 8192 for rsa keyAlgorithm"
     ]
     assert errors(cert(privateKey={"size": 3000})) == []  # any RSA size in range is accepted
     assert errors(cert(privateKey={"algorithm": "ECDSA", "size": 300})) == [
@@ -239,12 +241,13 @@ def test_rule8_private_key() -> None:
 def test_rule9_signature_algorithm_fits_key() -> None:
     assert errors(cert(signatureAlgorithm="SHA384WithRSA")) == []
     assert errors(cert(signatureAlgorithm="ECDSAWithSHA256")) == [
-        'spec.signatureAlgorithm: Unsupported value: "ECDSAWithSHA256": supported values: '
-        '"SHA256WithRSA", "SHA384WithRSA", "SHA512WithRSA"'
+        'spec.signatureAlgorithm: Invalid value: "ECDSAWithSHA256": for key algorithm RSA the allowed '
+        "signature algorithms are [SHA256WithRSA SHA384WithRSA SHA512WithRSA]"
     ]
     assert errors(cert(privateKey={"algorithm": "ECDSA"}, signatureAlgorithm="ECDSAWithSHA512")) == []
     assert errors(cert(privateKey={"algorithm": "Ed25519"}, signatureAlgorithm="SHA256WithRSA")) == [
-        'spec.signatureAlgorithm: Unsupported value: "SHA256WithRSA": supported values: "PureEd25519"'
+        'spec.signatureAlgorithm: Invalid value: "SHA256WithRSA": for key algorithm Ed25519 the allowed '
+        "signature algorithms are [PureEd25519]"
     ]
 
 
@@ -335,13 +338,15 @@ def test_rule16_keystore_passwords() -> None:
         == []
     )
     assert errors(cert(keystores={"jks": {"create": True, "password": "x", "passwordSecretRef": ref}})) == [
-        "spec.keystores.jks: Forbidden: cannot specify both passwordSecretRef and password"
+        "spec.keystores.jks: Forbidden: exactly one of passwordSecretRef and password must be provided for "
+        "JKS keystores; cannot set both"
     ]
     assert errors(cert(keystores={"pkcs12": {"create": True}})) == [
-        "spec.keystores.pkcs12: Required value: must specify one of passwordSecretRef or password"
+        "spec.keystores.pkcs12: Forbidden: must set exactly one of passwordSecretRef and password must for "
+        "PKCS#12 keystores"
     ]
     assert errors(cert(keystores={"pkcs12": {"create": True, "password": ""}})) == [
-        'spec.keystores.pkcs12.password: Invalid value: "": password must not be empty'
+        "spec.keystores.pkcs12.password: Forbidden: literal password cannot be empty if set on PKCS#12 keystores"
     ]
 
 
@@ -350,16 +355,24 @@ def test_rule17_renewal() -> None:
     assert errors(cert(renewal={"policy": "RenewBefore", "windows": [window]})) == []
     assert errors(cert(renewal={"policy": "Disabled"})) == []
     assert errors(cert(renewal={"windows": [window]})) == [
-        'spec.renewal.policy: Unsupported value: "": supported values: "RenewBefore", "Disabled"'
+        'spec.renewal.policy: Unsupported value: "unsupported field ": supported values: "Disabled", "RenewBefore"'
     ]
     assert errors(cert(renewal={"policy": "Disabled", "windows": [window]})) == [
-        "spec.renewal.windows: Forbidden: windows may not be set when policy is Disabled"
+        "spec.renewal.windows: Forbidden: windows cannot be set when `renewal.policy` is set to Disabled"
     ]
     bad = {"cron": "0 25 * * *", "timezone": "Mars/Olympus"}
     assert errors(cert(renewal={"policy": "RenewBefore", "windows": [bad]})) == [
-        "spec.renewal.windows[0].windowDuration: Required value: must be specified",
-        'spec.renewal.windows[0].timezone: Invalid value: "Mars/Olympus": unknown time zone Mars/Olympus',
-        'spec.renewal.windows[0].cron: Invalid value: "0 25 * * *": end of range (25) above maximum (23): 25',
+        "spec.renewal.windows[0].windowDuration: Required value: windowDuration must be specified and should "
+        "be greater than 0",
+        'spec.renewal.windows[0].timezone: Invalid value: "Mars/Olympus": invalid value for timezone. '
+        "timezone must be IANA compliant",
+        'spec.renewal.windows[0].cron: Invalid value: "0 25 * * *": invalid cron syntax: end of range (25) above '
+        "maximum (23): 25. cron needs to follow: cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow",
+    ]
+    no_cron = errors(cert(renewal={"policy": "RenewBefore", "windows": [{"windowDuration": "1h"}]}))
+    assert no_cron == [
+        'spec.renewal.windows[0].cron: Invalid value: "": invalid cron syntax: empty spec string. '
+        "cron needs to follow: cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow"
     ]
     out = errors(
         cert(renewal={"policy": "RenewBefore", "windows": [{"cron": "@daily", "windowDuration": "1d"}]})
@@ -479,7 +492,7 @@ def test_cr_approval_conditions() -> None:
     req = csr_b64()
     assert errors(cr(req, [{"type": "Approved", "status": "True"}])) == []
     assert errors(cr(req, [{"type": "Approved", "status": "False"}])) == [
-        'status.conditions: Invalid value: "False": "Approved" condition may only be set to True'
+        'status.conditions.Approved: Invalid value: "False": "Approved" condition may only be set to True'
     ]
     assert errors(cr(req, [{"type": "Denied", "status": "True"}, {"type": "Denied", "status": "True"}])) == [
         'status.conditions: Forbidden: multiple "Denied" conditions present'
@@ -499,11 +512,22 @@ def test_cr_update_rules() -> None:
     assert new.status is not None
     new.status.conditions = []
     assert [str(e) for e in validate_update(old, new)] == [
-        "spec: Forbidden: cannot change spec after creation",
         "metadata.annotations.cert-manager.io/certificate-revision: Forbidden: "
         "cannot change cert-manager annotation after creation",
-        "status.conditions.Approved: Forbidden: 'Approved' condition may not be modified once set",
+        "status.conditions: Forbidden: 'Approved' condition may not be modified once set",
+        "spec: Forbidden: cannot change spec after creation",
     ]
+    # a changed message is a modification too; adding a decision to an undecided request is not
+    reworded = old.copy_deep()
+    assert reworded.status is not None and reworded.status.conditions is not None
+    reworded.status.conditions[0].message = "changed"
+    assert [str(e) for e in validate_update(old, reworded)] == [
+        "status.conditions: Forbidden: 'Approved' condition may not be modified once set"
+    ]
+    undecided = cr(csr_b64())
+    decided = undecided.copy_deep()
+    decided.status = CertificateRequestStatus(conditions=[Condition(type="Denied", status="True")])
+    assert validate_update(undecided, decided) == []
 
 
 # --- §1.9 Issuer ------------------------------------------------------------------------------
@@ -522,7 +546,7 @@ def test_ca_issuer() -> None:
     assert errors(issuer({"ca": {"secretName": "ca", "ocspServers": ["http://ocsp.example"]}})) == []
     assert errors(issuer({"ca": {"ocspServers": [""], "issuingCertificateURLs": [""]}})) == [
         "spec.ca.secretName: Required value",
-        'spec.ca.ocspServers[0]: Invalid value: "": must be a valid URL, e.g., http://ocsp.int-x3.letsencrypt.org',
+        'spec.ca.ocspServer[0]: Invalid value: "": must be a valid URL, e.g., http://ocsp.int-x3.letsencrypt.org',
         'spec.ca.issuingCertificateURLs[0]: Invalid value: "": must be a valid URL',
     ]
 
@@ -578,11 +602,11 @@ def test_solver_needs_exactly_one_type() -> None:
     assert solver({}) == ["spec.acme.solvers[0]: Required value: no solver type configured"]
     both = {"http01": {"ingress": {}}, "dns01": {"webhook": {"groupName": "g", "solverName": "s"}}}
     assert solver(both) == [
-        "spec.acme.solvers[0].dns01: Forbidden: may not specify more than one solver type in a single solver"
+        "spec.acme.solvers[0]: Forbidden: may not specify more than one solver type in a single solver"
     ]
     assert solver({"http01": {"ingress": {}}, "waitInsteadOfSelfCheck": "30s"}) == []
     assert solver({"http01": {"ingress": {}}, "waitInsteadOfSelfCheck": "-1s"}) == [
-        'spec.acme.solvers[0].waitInsteadOfSelfCheck: Invalid value: "-1s": must not be negative'
+        "spec.acme.solvers[0].waitInsteadOfSelfCheck: Invalid value: -1s: waitInsteadOfSelfCheck must not be negative"
     ]
 
 
@@ -594,7 +618,8 @@ def test_http01_solver() -> None:
         "spec.acme.solvers[0].http01: Required value: only 1 HTTP01 solver type may be configured"
     ]
     assert solver({"http01": {"ingress": {"class": "nginx", "ingressClassName": "nginx"}}}) == [
-        "spec.acme.solvers[0].http01.ingress: Forbidden: only one of 'class', 'ingressClassName' should be specified"
+        "spec.acme.solvers[0].http01.ingress: Forbidden: only one of 'ingressClassName', 'name' or 'class' "
+        "should be specified"
     ]
     out = solver({"http01": {"ingress": {"ingressClassName": "Nginx", "serviceType": "LoadBalancer"}}})
     assert out[0].startswith(
@@ -605,10 +630,18 @@ def test_http01_solver() -> None:
         'spec.acme.solvers[0].http01.ingress.serviceType: Invalid value: "LoadBalancer": '
         'must be empty, "ClusterIP" or "NodePort"'
     )
-    gw = {"http01": {"gatewayHTTPRoute": {"serviceType": "ClusterIP", "parentRefs": [{"kind": "Gateway"}]}}}
+    # cert-manager reports gatewayHTTPRoute problems under "gateway"
+    refs = [{"name": "gw", "kind": "Gateway"}, {"kind": "Gateway"}, {"name": "other"}]
+    gw = {"http01": {"gatewayHTTPRoute": {"serviceType": "LoadBalancer", "parentRefs": refs}}}
     assert solver(gw) == [
-        "spec.acme.solvers[0].http01.gatewayHTTPRoute.parentRefs[0].name: Required value: name is required when kind is set"
+        'spec.acme.solvers[0].http01.gateway.serviceType: Invalid value: "LoadBalancer": '
+        'must be empty, "ClusterIP" or "NodePort"',
+        "spec.acme.solvers[0].http01.gateway.parentRefs[1].name: Required value: name is required when kind is specified",
     ]
+    assert solver({"http01": {"gatewayHTTPRoute": {"parentRefs": [{"name": "gw"}]}}}) == [
+        "spec.acme.solvers[0].http01.gateway.parentRefs[0].kind: Required value: kind is required when name is specified"
+    ]
+    assert solver({"http01": {"gatewayHTTPRoute": {}}}) == []
 
 
 def test_dns01_provider_count_and_common_fields() -> None:
@@ -631,9 +664,7 @@ def test_dns01_provider_count_and_common_fields() -> None:
 
 def test_dns01_provider_fields() -> None:
     p = "spec.acme.solvers[0].dns01"
-    assert dns01({"cloudflare": {"apiKeySecretRef": REF}}) == [
-        f"{p}.cloudflare.email: Required value: email is required when using an API key"
-    ]
+    assert dns01({"cloudflare": {"apiKeySecretRef": REF}}) == [f"{p}.cloudflare.email: Required value"]
     assert dns01({"cloudflare": {}}) == [
         f"{p}.cloudflare: Required value: apiKeySecretRef or apiTokenSecretRef is required"
     ]
@@ -650,7 +681,7 @@ def test_dns01_provider_fields() -> None:
     assert dns01({"azureDNS": {"clientID": "c", "managedIdentity": {"clientID": "m"}}}) == [
         f"{p}.azureDNS.clientSecretSecretRef: Required value",
         f"{p}.azureDNS.tenantID: Required value",
-        f"{p}.azureDNS.managedIdentity: Forbidden: managed identity can not be used at the same time as "
+        f"{p}.azureDNS.managedIdentity: Forbidden: managed identity cannot be used at the same time as "
         "clientID, clientSecretSecretRef or tenantID",
         f"{p}.azureDNS.subscriptionID: Required value",
         f"{p}.azureDNS.resourceGroupName: Required value",
@@ -663,9 +694,13 @@ def test_dns01_provider_fields() -> None:
     assert dns01({"azureDNS": azure_mi}) == [
         f"{p}.azureDNS.managedIdentity: Forbidden: managedIdentityClientID and managedIdentityResourceID cannot both be specified"
     ]
+    azure_tenant = {"subscriptionID": "s", "resourceGroupName": "r", "managedIdentity": {"tenantID": "t"}}
+    assert dns01({"azureDNS": azure_tenant}) == [
+        f"{p}.azureDNS.managedIdentity: Required value: managedIdentityClientID is required when using managedIdentityTenantID"
+    ]
     assert dns01({"azureDNS": {"subscriptionID": "s", "resourceGroupName": "r", "environment": "Moon"}}) == [
         f'{p}.azureDNS.environment: Invalid value: "Moon": must be either empty or one of AzurePublicCloud, '
-        "AzureChinaCloud, AzureGermanCloud or AzureUSGovernmentCloud"
+        "AzureChinaCloud, AzureGermanCloud, or AzureUSGovernmentCloud"
     ]
     assert dns01({"acmeDNS": {"accountSecretRef": REF}}) == [f"{p}.acmeDNS.host: Required value"]
     assert dns01({"digitalocean": {"tokenSecretRef": {"key": "k"}}}) == [
@@ -674,6 +709,13 @@ def test_dns01_provider_fields() -> None:
     assert dns01(
         {"akamai": {"clientTokenSecretRef": REF, "clientSecretSecretRef": REF, "accessTokenSecretRef": REF}}
     ) == [f"{p}.akamai.serviceConsumerDomain: Required value"]
+    # akamai paths use cert-manager's Go field names
+    assert dns01(
+        {"akamai": {"serviceConsumerDomain": "d", "clientSecretSecretRef": REF, "clientTokenSecretRef": REF}}
+    ) == [
+        f"{p}.akamai.accessToken.name: Required value: secret name is required",
+        f"{p}.akamai.accessToken.key: Required value: secret key is required",
+    ]
     assert dns01({"webhook": {"groupName": "acme.example.com"}}) == [
         f"{p}.webhook.solverName: Required value: solver name must be specified"
     ]
@@ -686,7 +728,8 @@ def test_dns01_rfc2136() -> None:
         assert dns01({"rfc2136": {"nameserver": ns, "tsigAlgorithm": "hmacsha512", **tsig}}) == [], ns
     assert dns01({"rfc2136": {}}) == [f"{p}.nameserver: Required value"]
     assert dns01({"rfc2136": {"nameserver": "1.2.3.4:99999", **tsig}}) == [
-        f'{p}.nameserver: Invalid value: "": Nameserver invalid. Check the documentation for details.'
+        f'{p}.nameserver: Invalid value: "1.2.3.4:99999": nameserver must be set in the form host:port where host '
+        "is an IPv4 address, an enclosed IPv6 address or a hostname and port is an optional port number."
     ]
     assert dns01({"rfc2136": {"nameserver": "1.2.3.4", "tsigAlgorithm": "HMACSHA3", **tsig}}) == [
         f'{p}.tsigAlgorithm: Unsupported value: "": supported values: "HMACMD5", "HMACSHA1", "HMACSHA256", "HMACSHA512"'
@@ -717,14 +760,14 @@ def test_vault_issuer() -> None:
         "spec.vault.path: Required value",
     ]
     assert vault(path="pki/../sys/sign/x") == [
-        'spec.vault.path: Invalid value: "pki/../sys/sign/x": must not contain ".." segments'
+        "spec.vault.path: Invalid value: \"pki/../sys/sign/x\": must not contain '..' path segments"
     ]
     assert vault(caBundle=_ca_bundle(), caBundleSecretRef=REF) == [
         'spec.vault.caBundle: Invalid value: "<snip>": specified caBundle and caBundleSecretRef cannot be used together',
         'spec.vault.caBundleSecretRef: Invalid value: "s": specified caBundleSecretRef and caBundle cannot be used together',
     ]
     assert vault(clientCertSecretRef=REF) == [
-        'spec.vault.clientKeySecretRef: Invalid value: "": clientKeySecretRef must be provided when defining the clientCertSecretRef'
+        'spec.vault.clientKeySecretRef: Invalid value: "<snip>": clientKeySecretRef must be provided when defining the clientCertSecretRef'
     ]
     assert vault(auth={}) == [
         "spec.vault.auth: Required value: please supply one of: appRole, kubernetes, tokenSecretRef, clientCertificate, aws"
@@ -742,7 +785,10 @@ def test_vault_issuer() -> None:
     ]
     assert vault(auth={"aws": {"serviceAccountRef": {"name": "sa"}}}) == [
         "spec.vault.auth.aws.role: Required value",
-        "spec.vault.auth.aws.iamRoleArn: Required value: iamRoleArn is required when serviceAccountRef is set",
+        "spec.vault.auth.aws.iamRoleArn: Required value: iamRoleArn is required when using serviceAccountRef for IRSA",
+    ]
+    assert vault(auth={"kubernetes": {"role": "r", "mountPath": "/v1/auth/../sys", "secretRef": REF}}) == [
+        "spec.vault.auth.kubernetes.path: Invalid value: \"/v1/auth/../sys\": must not contain '..' path segments"
     ]
 
 
@@ -765,6 +811,10 @@ def test_venafi_issuer() -> None:
         "spec.venafi.ngts.credentialsRef.name: Required value",
     ]
     assert errors(issuer({"venafi": {"zone": "z", "tpp": {}}})) == ["spec.venafi.tpp.url: Required value"]
+    tpp = {"url": "https://tpp", "caBundle": _ca_bundle(), "caBundleSecretRef": REF}
+    assert errors(issuer({"venafi": {"zone": "z", "tpp": tpp}})) == [
+        "spec.venafi.tpp: Forbidden: may not specify more than one of caBundle/caBundleSecretRef as TPP CA Bundle"
+    ]
 
 
 # --- §1.10 / §1.11 Order and Challenge ----------------------------------------------------------

@@ -170,6 +170,8 @@ class ACMEIssuerDNS01ProviderDigitalOcean(Model):
 class ACMEIssuerDNS01ProviderAcmeDNS(Model):
     host: str | None = None
     account_secret_ref: SecretKeySelector | None = None
+    #: base64 (Kubernetes ``[]byte``) PEM bundle to trust for the acme-dns server
+    ca_bundle: str | None = None
 
 
 class ACMEIssuerDNS01ProviderRFC2136(Model):

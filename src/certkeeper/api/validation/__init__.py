@@ -54,12 +54,19 @@ _UPDATE_CHECKS: dict[type[Resource], Callable[[Any, Any], list[FieldError]]] = {
 
 
 def validate_update(old: Resource, new: Resource) -> list[FieldError]:
-    """Rules for replacing ``old`` with ``new``: the create rules plus immutability."""
-    el = validate(new)
+    """Everything that would make the API server refuse to replace ``old`` with ``new``.
+
+    Certificates and Issuers get their create checklist again. A CertificateRequest gets
+    only its update rules (cert-manager's webhook does not re-check the frozen spec);
+    Orders and Challenges get their schema checks plus their update rules.
+    """
     check = _UPDATE_CHECKS.get(type(new))
-    if check is not None and type(old) is type(new):
-        el += check(old, new)
-    return el
+    if check is None or type(old) is not type(new):
+        return validate(new)
+    el = validate_object_meta(new.metadata, type(new).NAMESPACED)
+    if not isinstance(new, CertificateRequest):
+        el += _spec_checks(new)
+    return el + check(old, new)
 
 
 def warnings(obj: Resource) -> list[str]:

@@ -102,11 +102,7 @@ def validate_solver(sol: ACMEChallengeSolver, path: str) -> list[FieldError]:
         el += _http01(sol.http01, child(path, "http01"))
     if sol.dns01 is not None:
         if n > 0:
-            el.append(
-                forbidden(
-                    child(path, "dns01"), "may not specify more than one solver type in a single solver"
-                )
-            )
+            el.append(forbidden(path, "may not specify more than one solver type in a single solver"))
         else:
             n += 1
             el += _dns01(sol.dns01, child(path, "dns01"))
@@ -116,7 +112,7 @@ def validate_solver(sol: ACMEChallengeSolver, path: str) -> list[FieldError]:
         p = child(path, "waitInsteadOfSelfCheck")
         d = parse_go_duration(sol.wait_instead_of_self_check, p, el)
         if d is not None and d < _dt.timedelta(0):
-            el.append(invalid(p, sol.wait_instead_of_self_check, "must not be negative"))
+            el.append(invalid(p, d, "waitInsteadOfSelfCheck must not be negative"))
     return el
 
 
@@ -131,7 +127,8 @@ def _http01(h: ACMEChallengeSolverHTTP01, path: str) -> list[FieldError]:
         el += _ingress(h.ingress, child(path, "ingress"))
     if h.gateway_http_route is not None:
         n += 1
-        el += _gateway(h.gateway_http_route, child(path, "gatewayHTTPRoute"))
+        # cert-manager reports these under "gateway", not the JSON name; kept for identical output
+        el += _gateway(h.gateway_http_route, child(path, "gateway"))
     if n == 0:
         el.append(required(path, "no HTTP01 solver type configured"))
     elif n > 1:
@@ -147,17 +144,9 @@ def _service_type(value: str | None, path: str) -> list[FieldError]:
 
 def _ingress(ing: ACMEChallengeSolverHTTP01Ingress, path: str) -> list[FieldError]:
     el: list[FieldError] = []
-    fields = [
-        name
-        for name, set_ in (
-            ("class", ing.class_ is not None),
-            ("ingressClassName", ing.ingress_class_name is not None),
-            ("name", bool(ing.name)),
-        )
-        if set_
-    ]
-    if len(fields) > 1:
-        el.append(forbidden(path, "only one of '" + "', '".join(fields) + "' should be specified"))
+    specified = sum((ing.class_ is not None, ing.ingress_class_name is not None, bool(ing.name)))
+    if specified > 1:
+        el.append(forbidden(path, "only one of 'ingressClassName', 'name' or 'class' should be specified"))
     if ing.ingress_class_name is not None:
         errs = is_dns1123_subdomain(ing.ingress_class_name)
         if errs:
@@ -174,12 +163,16 @@ def _ingress(ing: ACMEChallengeSolverHTTP01Ingress, path: str) -> list[FieldErro
 
 def _gateway(gw: ACMEChallengeSolverHTTP01GatewayHTTPRoute, path: str) -> list[FieldError]:
     el = _service_type(gw.service_type, path)
+    # parentRefs may be empty (they can come from Certificate annotations); a half-filled
+    # reference is refused, and only the first one is reported
     for i, ref in enumerate(gw.parent_refs or []):
         rp = index(child(path, "parentRefs"), i)
-        if ref.kind and not ref.name:
-            el.append(required(child(rp, "name"), "name is required when kind is set"))
-        if ref.name and ref.kind == "":
-            el.append(required(child(rp, "kind"), "kind must not be empty when name is set"))
+        if ref.kind is not None and not ref.name:
+            el.append(required(child(rp, "name"), "name is required when kind is specified"))
+            break
+        if ref.name and ref.kind is None:
+            el.append(required(child(rp, "kind"), "kind is required when name is specified"))
+            break
     return el
 
 
@@ -247,9 +240,10 @@ def _dns01(d: ACMEChallengeSolverDNS01, path: str) -> list[FieldError]:
         n += 1
         a = d.akamai
         ap = child(path, "akamai")
-        el += validate_secret_key_selector(a.access_token_secret_ref, child(ap, "accessTokenSecretRef"))
-        el += validate_secret_key_selector(a.client_secret_secret_ref, child(ap, "clientSecretSecretRef"))
-        el += validate_secret_key_selector(a.client_token_secret_ref, child(ap, "clientTokenSecretRef"))
+        # cert-manager uses the Go field names in these paths; kept for identical output
+        el += validate_secret_key_selector(a.access_token_secret_ref, child(ap, "accessToken"))
+        el += validate_secret_key_selector(a.client_secret_secret_ref, child(ap, "clientSecret"))
+        el += validate_secret_key_selector(a.client_token_secret_ref, child(ap, "clientToken"))
         if not a.service_consumer_domain:
             el.append(required(child(ap, "serviceConsumerDomain"), ""))
     if d.azure_dns is not None:
@@ -277,16 +271,16 @@ def _dns01(d: ACMEChallengeSolverDNS01, path: str) -> list[FieldError]:
             n += 1
             cf = d.cloudflare
             cp = child(path, "cloudflare")
-            if cf.api_key_secret_ref is not None and cf.api_token_secret_ref is not None:
-                el.append(forbidden(cp, "apiKeySecretRef and apiTokenSecretRef cannot both be specified"))
-            if cf.api_key_secret_ref is None and cf.api_token_secret_ref is None:
-                el.append(required(cp, "apiKeySecretRef or apiTokenSecretRef is required"))
             if cf.api_key_secret_ref is not None:
                 el += validate_secret_key_selector(cf.api_key_secret_ref, child(cp, "apiKeySecretRef"))
             if cf.api_token_secret_ref is not None:
                 el += validate_secret_key_selector(cf.api_token_secret_ref, child(cp, "apiTokenSecretRef"))
+            if cf.api_key_secret_ref is not None and cf.api_token_secret_ref is not None:
+                el.append(forbidden(cp, "apiKeySecretRef and apiTokenSecretRef cannot both be specified"))
+            if cf.api_key_secret_ref is None and cf.api_token_secret_ref is None:
+                el.append(required(cp, "apiKeySecretRef or apiTokenSecretRef is required"))
             if cf.api_key_secret_ref is not None and not cf.email:
-                el.append(required(child(cp, "email"), "email is required when using an API key"))
+                el.append(required(child(cp, "email"), ""))
     if d.route53 is not None:
         if n > 0:
             el.append(forbidden(child(path, "route53"), _MORE_THAN_ONE_PROVIDER))
@@ -307,6 +301,11 @@ def _dns01(d: ACMEChallengeSolverDNS01, path: str) -> list[FieldError]:
         el += validate_secret_key_selector(d.acme_dns.account_secret_ref, child(ap, "accountSecretRef"))
         if not d.acme_dns.host:
             el.append(required(child(ap, "host"), ""))
+        if d.acme_dns.ca_bundle:
+            el += validate_byte_format(d.acme_dns.ca_bundle, child(ap, "caBundle"))
+            err = ca_bundle_error(d.acme_dns.ca_bundle)
+            if err:
+                el.append(invalid(child(ap, "caBundle"), "", err))
     if d.digitalocean is not None:
         if n > 0:
             el.append(forbidden(child(path, "digitalocean"), _MORE_THAN_ONE_PROVIDER))
@@ -336,7 +335,7 @@ def _dns01(d: ACMEChallengeSolverDNS01, path: str) -> list[FieldError]:
 def _azure(az: ACMEIssuerDNS01ProviderAzureDNS, path: str) -> list[FieldError]:
     el: list[FieldError] = []
     mi = az.managed_identity
-    if az.client_id or az.client_secret_secret_ref is not None or az.tenant_id:
+    if az.client_id or az.tenant_id or az.client_secret_secret_ref is not None:
         if not az.client_id:
             el.append(required(child(path, "clientID"), ""))
         if az.client_secret_secret_ref is None:
@@ -351,20 +350,25 @@ def _azure(az: ACMEIssuerDNS01ProviderAzureDNS, path: str) -> list[FieldError]:
             el.append(
                 forbidden(
                     child(path, "managedIdentity"),
-                    "managed identity can not be used at the same time as clientID, clientSecretSecretRef or tenantID",
+                    "managed identity cannot be used at the same time as clientID, clientSecretSecretRef or tenantID",
                 )
             )
-    elif mi is not None and mi.client_id and mi.resource_id:
-        el.append(
-            forbidden(
-                child(path, "managedIdentity"),
-                "managedIdentityClientID and managedIdentityResourceID cannot both be specified",
+    elif mi is not None:
+        mp = child(path, "managedIdentity")
+        if mi.client_id and mi.resource_id:
+            el.append(
+                forbidden(
+                    mp, "managedIdentityClientID and managedIdentityResourceID cannot both be specified"
+                )
             )
-        )
-    elif mi is not None and mi.tenant_id and not mi.client_id:
-        el.append(
-            required(child(path, "managedIdentity", "clientID"), "tenantID requires clientID to be set")
-        )
+        if mi.tenant_id and mi.resource_id:
+            el.append(
+                forbidden(
+                    mp, "managedIdentityTenantID and managedIdentityResourceID cannot both be specified"
+                )
+            )
+        if mi.tenant_id and not mi.client_id:
+            el.append(required(mp, "managedIdentityClientID is required when using managedIdentityTenantID"))
     if not az.subscription_id:
         el.append(required(child(path, "subscriptionID"), ""))
     if not az.resource_group_name:
@@ -374,7 +378,7 @@ def _azure(az: ACMEIssuerDNS01ProviderAzureDNS, path: str) -> list[FieldError]:
             invalid(
                 child(path, "environment"),
                 az.environment,
-                "must be either empty or one of AzurePublicCloud, AzureChinaCloud, AzureGermanCloud or AzureUSGovernmentCloud",
+                "must be either empty or one of AzurePublicCloud, AzureChinaCloud, AzureGermanCloud, or AzureUSGovernmentCloud",
             )
         )
     el += validate_enum(az.zone_type, child(path, "zoneType"), AZURE_ZONE_TYPES)
@@ -391,7 +395,10 @@ def _rfc2136(r: ACMEIssuerDNS01ProviderRFC2136, path: str) -> list[FieldError]:
         except ValueError:
             el.append(
                 invalid(
-                    child(path, "nameserver"), "", "Nameserver invalid. Check the documentation for details."
+                    child(path, "nameserver"),
+                    r.nameserver,
+                    "nameserver must be set in the form host:port where host is an IPv4 address, an enclosed "
+                    "IPv6 address or a hostname and port is an optional port number.",
                 )
             )
     if r.tsig_algorithm and r.tsig_algorithm.upper() not in TSIG_ALGORITHMS:

@@ -53,7 +53,6 @@ PRIVATE_KEY_ENCODINGS = ("PKCS1", "PKCS8")
 ROTATION_POLICIES = ("Never", "Always")
 OUTPUT_FORMAT_TYPES = ("DER", "CombinedPEM")
 PKCS12_PROFILES = ("LegacyRC2", "LegacyDES", "Modern2023", "Modern2026")
-RENEWAL_POLICIES = ("RenewBefore", "Disabled")
 _WINDOW_DURATION_RE = re.compile(r"^([0-9]+(\.[0-9]+)?(s|m|h))+$")
 
 _LITERAL_GATE_MSG = (
@@ -171,7 +170,7 @@ def _at_least_one_name(spec: CertificateSpec, common_name: str, path: str) -> li
             path,
             "",
             "at least one of commonName (from the commonName field or from a literalSubject), "
-            "dnsNames, uriSANs, ipAddresses, emailSANs or otherNames must be set",
+            "dnsNames, emailSANs, ipAddresses, otherNames, or uriSANs must be set",
         )
     ]
 
@@ -235,8 +234,9 @@ def _other_names(spec: CertificateSpec, path: str) -> list[FieldError]:
         p = index(child(path, "otherNames"), i)
         if not on.oid:
             el.append(required(child(p, "oid"), "must be specified"))
-        elif not _OID_RE.match(on.oid):
-            el.append(invalid(child(p, "oid"), on.oid, "oid syntax invalid"))
+        # as in cert-manager, an empty oid is also reported as unparsable
+        if not _OID_RE.match(on.oid or ""):
+            el.append(invalid(child(p, "oid"), on.oid or "", "invalid oid syntax"))
         if not on.utf8_value:
             el.append(required(child(p, "utf8Value"), "must be set to a valid non-empty UTF8 string"))
     return el
@@ -255,7 +255,13 @@ def _private_key(spec: CertificateSpec, path: str) -> list[FieldError]:
     algorithm = pk.algorithm or ""
     if algorithm in ("", "RSA"):
         if size > 0 and not RSA_MIN_SIZE <= size <= RSA_MAX_SIZE:
-            el.append(invalid(child(p, "size"), size, "must be between 2048 & 8192 for rsa keyAlgorithm"))
+            el.append(
+                invalid(
+                    child(p, "size"),
+                    size,
+                    f"must be between {RSA_MIN_SIZE} and {RSA_MAX_SIZE} for rsa keyAlgorithm",
+                )
+            )
     elif algorithm == "ECDSA":
         if size > 0 and str(size) not in ECDSA_SIZES:
             el.append(not_supported(child(p, "size"), size, ECDSA_SIZES))
@@ -277,7 +283,13 @@ def _signature_algorithm(spec: CertificateSpec, path: str) -> list[FieldError]:
         return []
     if spec.signature_algorithm in allowed:
         return []
-    return [not_supported(child(path, "signatureAlgorithm"), spec.signature_algorithm, allowed)]
+    return [
+        invalid(
+            child(path, "signatureAlgorithm"),
+            spec.signature_algorithm,
+            f"for key algorithm {key_alg} the allowed signature algorithms are [{' '.join(allowed)}]",
+        )
+    ]
 
 
 # 10 -------------------------------------------------------------------------------------
@@ -319,6 +331,14 @@ def validate_duration(spec: CertificateSpec, path: str) -> list[FieldError]:
                 f"certificate renewBefore must be greater than {_go(MINIMUM_RENEW_BEFORE)}",
             )
         )
+    if renew_before is not None and renew_before >= duration:
+        el.append(
+            invalid(
+                child(path, "renewBefore"),
+                renew_before,
+                f"certificate duration {_go(duration)} must be greater than renewBefore {_go(renew_before)}",
+            )
+        )
     if pct is not None:
         derived = duration * (100 - pct) / 100
         if derived < MINIMUM_RENEW_BEFORE:
@@ -338,14 +358,6 @@ def validate_duration(spec: CertificateSpec, path: str) -> list[FieldError]:
                     "certificate renewBeforePercentage must result in a renewBefore less than duration",
                 )
             )
-    if renew_before is not None and renew_before >= duration:
-        el.append(
-            invalid(
-                child(path, "renewBefore"),
-                renew_before,
-                f"certificate duration {_go(duration)} must be greater than renewBefore {_go(renew_before)}",
-            )
-        )
     return el
 
 
@@ -375,10 +387,10 @@ def _secret_template(spec: CertificateSpec, path: str) -> list[FieldError]:
     labels_path = child(path, "secretTemplate", "labels")
     ann_path = child(path, "secretTemplate", "annotations")
     el += validate_labels(st.labels, labels_path)
-    el += validate_annotations(st.annotations, ann_path)
     for key in st.annotations or {}:
         if key.startswith("cert-manager.io/") and key != ALLOWED_SECRET_TEMPLATE_ANNOTATION:
             el.append(invalid(ann_path, key, "cert-manager.io/* annotations are not allowed"))
+    el += validate_annotations(st.annotations, ann_path)
     return el
 
 
@@ -437,17 +449,31 @@ def _keystores(ks: CertificateKeystores | None, path: str) -> list[FieldError]:
     if ks is None:
         return []
     el: list[FieldError] = []
-    for name, store in (("jks", ks.jks), ("pkcs12", ks.pkcs12)):
+    for name, label, store in (("jks", "JKS", ks.jks), ("pkcs12", "PKCS#12", ks.pkcs12)):
         if store is None:
             continue
         p = child(path, name)
         ref_name = store.password_secret_ref.name if store.password_secret_ref else None
         if store.password is not None and ref_name:
-            el.append(forbidden(p, "cannot specify both passwordSecretRef and password"))
-        elif store.password is None and not ref_name:
-            el.append(required(p, "must specify one of passwordSecretRef or password"))
+            el.append(
+                forbidden(
+                    p,
+                    f"exactly one of passwordSecretRef and password must be provided for {label} keystores; cannot set both",
+                )
+            )
+        if store.password is None and not ref_name:
+            # the doubled "must" is cert-manager's wording
+            el.append(
+                forbidden(
+                    p, f"must set exactly one of passwordSecretRef and password must for {label} keystores"
+                )
+            )
         if store.password is not None and store.password == "":
-            el.append(invalid(child(p, "password"), "", "password must not be empty"))
+            el.append(
+                forbidden(
+                    child(p, "password"), f"literal password cannot be empty if set on {label} keystores"
+                )
+            )
     if ks.pkcs12 is not None:
         el += validate_enum(ks.pkcs12.profile, child(path, "pkcs12", "profile"), PKCS12_PROFILES)
     return el
@@ -462,14 +488,29 @@ def _renewal(spec: CertificateSpec, path: str) -> list[FieldError]:
         return []
     p = child(path, "renewal")
     el: list[FieldError] = []
-    if r.policy not in RENEWAL_POLICIES:
-        el.append(not_supported(child(p, "policy"), r.policy or "", RENEWAL_POLICIES))
-    if r.policy == "Disabled" and r.windows:
-        el.append(forbidden(child(p, "windows"), "windows may not be set when policy is Disabled"))
+    if r.policy == "Disabled":
+        if r.windows:
+            el.append(
+                forbidden(
+                    child(p, "windows"), "windows cannot be set when `renewal.policy` is set to Disabled"
+                )
+            )
+        return el
+    if r.policy != "RenewBefore":
+        el.append(
+            not_supported(
+                child(p, "policy"), f"unsupported field {r.policy or ''}", ("Disabled", "RenewBefore")
+            )
+        )
     for i, w in enumerate(r.windows or []):
         wp = index(child(p, "windows"), i)
-        if not w.window_duration:
-            el.append(required(child(wp, "windowDuration"), "must be specified"))
+        if w.window_duration is None:
+            el.append(
+                required(
+                    child(wp, "windowDuration"),
+                    "windowDuration must be specified and should be greater than 0",
+                )
+            )
         elif not _WINDOW_DURATION_RE.match(w.window_duration):
             el.append(
                 invalid(
@@ -482,13 +523,23 @@ def _renewal(spec: CertificateSpec, path: str) -> list[FieldError]:
             try:
                 zoneinfo.ZoneInfo(w.timezone)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                el.append(invalid(child(wp, "timezone"), w.timezone, f"unknown time zone {w.timezone}"))
-        if not w.cron:
-            el.append(required(child(wp, "cron"), "must be specified"))
-        else:
-            err = cron_error(w.cron)
-            if err:
-                el.append(invalid(child(wp, "cron"), w.cron, err))
+                el.append(
+                    invalid(
+                        child(wp, "timezone"),
+                        w.timezone,
+                        "invalid value for timezone. timezone must be IANA compliant",
+                    )
+                )
+        err = cron_error(w.cron or "")
+        if err:
+            el.append(
+                invalid(
+                    child(wp, "cron"),
+                    w.cron or "",
+                    f"invalid cron syntax: {err}. cron needs to follow: "
+                    "cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow",
+                )
+            )
     return el
 
 
@@ -514,6 +565,8 @@ CRON_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@m
 def cron_error(expr: str) -> str | None:
     """Why a standard 5-field cron expression (robfig/cron's parser) is unusable, or None."""
     expr = expr.strip()
+    if not expr:
+        return "empty spec string"
     if expr.startswith("@"):
         return None if expr in CRON_DESCRIPTORS else f"unrecognized descriptor: {expr}"
     fields = expr.split()

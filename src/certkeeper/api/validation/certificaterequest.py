@@ -155,17 +155,18 @@ def validate_approval_conditions(conditions: list[Condition] | None, path: str) 
             el.append(forbidden(path, f'multiple "{ctype}" conditions present'))
             continue
         if found[0].status != "True":
-            el.append(invalid(path, found[0].status, f'"{ctype}" condition may only be set to True'))
+            el.append(
+                invalid(child(path, ctype), found[0].status, f'"{ctype}" condition may only be set to True')
+            )
     if approved and denied:
         el.append(forbidden(path, "both 'Denied' and 'Approved' conditions cannot coexist"))
     return el
 
 
 def validate_certificate_request_update(old: CertificateRequest, new: CertificateRequest) -> list[FieldError]:
-    """Update rules: spec frozen, cert-manager annotations frozen, approval decisions final."""
+    """Update rules (the create checklist does not run again): cert-manager annotations and
+    the spec are frozen, and an approval decision, once written, is final."""
     el: list[FieldError] = []
-    if old.spec.to_dict() != new.spec.to_dict():
-        el.append(forbidden("spec", "cannot change spec after creation"))
     old_ann, new_ann = old.annotations(), new.annotations()
     for k in sorted(set(old_ann) | set(new_ann)):
         if k.startswith(_PROTECTED_ANNOTATION_PREFIXES) and old_ann.get(k) != new_ann.get(k):
@@ -176,14 +177,13 @@ def validate_certificate_request_update(old: CertificateRequest, new: Certificat
             )
     old_conds = old.status.conditions if old.status else None
     new_conds = new.status.conditions if new.status else None
-    el += validate_approval_conditions(new_conds, "status.conditions")
     for ctype in (APPROVED, DENIED):
         was = next((c for c in old_conds or [] if c.type == ctype), None)
         now = next((c for c in new_conds or [] if c.type == ctype), None)
-        if was is not None and (now is None or now.status != was.status):
-            el.append(
-                forbidden(
-                    child("status.conditions", ctype), f"'{ctype}' condition may not be modified once set"
-                )
-            )
+        # any change counts, message and timestamps included
+        if was is not None and (now is None or now.to_dict() != was.to_dict()):
+            el.append(forbidden("status.conditions", f"'{ctype}' condition may not be modified once set"))
+    el += validate_approval_conditions(new_conds, "status.conditions")
+    if old.spec.to_dict() != new.spec.to_dict():
+        el.append(forbidden("spec", "cannot change spec after creation"))
     return el

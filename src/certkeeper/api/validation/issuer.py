@@ -11,6 +11,7 @@ from .acmeissuer import validate_acme_issuer
 from .common import ca_bundle_error, validate_byte_format
 from .errors import FieldError, child, forbidden, index, invalid, required
 
+SNIP = "<snip>"
 VENAFI_CEL_MESSAGE = "exactly one of tpp, cloud, or ngts must be configured"
 
 
@@ -60,7 +61,8 @@ def validate_ca_issuer(ca: CAIssuer, path: str) -> list[FieldError]:
         if not url:
             el.append(
                 invalid(
-                    index(child(path, "ocspServers"), i),
+                    # cert-manager's path says "ocspServer" (singular); kept for identical output
+                    index(child(path, "ocspServer"), i),
                     url,
                     "must be a valid URL, e.g., http://ocsp.int-x3.letsencrypt.org",
                 )
@@ -71,14 +73,14 @@ def validate_ca_issuer(ca: CAIssuer, path: str) -> list[FieldError]:
     return el
 
 
-# --- shared: CA bundles -------------------------------------------------------------------
+# --- Vault --------------------------------------------------------------------------------
+
+DOTDOT_MESSAGE = "must not contain '..' path segments"
 
 
 def _dotdot(value: str | None) -> bool:
+    """Only a literal ``..`` segment: stricter cleaning would break working Issuers."""
     return value is not None and ".." in value.split("/")
-
-
-# --- Vault --------------------------------------------------------------------------------
 
 
 def validate_vault_issuer(v: VaultIssuer, path: str) -> list[FieldError]:
@@ -88,18 +90,18 @@ def validate_vault_issuer(v: VaultIssuer, path: str) -> list[FieldError]:
     if not v.path:
         el.append(required(child(path, "path"), ""))
     elif _dotdot(v.path):
-        el.append(invalid(child(path, "path"), v.path, 'must not contain ".." segments'))
+        el.append(invalid(child(path, "path"), v.path, DOTDOT_MESSAGE))
     el += validate_byte_format(v.ca_bundle, child(path, "caBundle"))
+    # bundles and key references are shown as "<snip>": echoing them would not help
     if v.ca_bundle:
         err = ca_bundle_error(v.ca_bundle)
         if err:
-            el.append(invalid(child(path, "caBundle"), "", err))
+            el.append(invalid(child(path, "caBundle"), SNIP, err))
     if v.ca_bundle and v.ca_bundle_secret_ref is not None:
-        # the bundle itself is not echoed: it can be large
         el.append(
             invalid(
                 child(path, "caBundle"),
-                "<snip>",
+                SNIP,
                 "specified caBundle and caBundleSecretRef cannot be used together",
             )
         )
@@ -114,7 +116,7 @@ def validate_vault_issuer(v: VaultIssuer, path: str) -> list[FieldError]:
         el.append(
             invalid(
                 child(path, "clientKeySecretRef"),
-                "",
+                SNIP,
                 "clientKeySecretRef must be provided when defining the clientCertSecretRef",
             )
         )
@@ -122,7 +124,7 @@ def validate_vault_issuer(v: VaultIssuer, path: str) -> list[FieldError]:
         el.append(
             invalid(
                 child(path, "clientCertSecretRef"),
-                "",
+                SNIP,
                 "clientCertSecretRef must be provided when defining the clientKeySecretRef",
             )
         )
@@ -131,7 +133,11 @@ def validate_vault_issuer(v: VaultIssuer, path: str) -> list[FieldError]:
 
 
 def validate_vault_auth(auth: VaultAuth, path: str) -> list[FieldError]:
-    """At least one method; more than one is caught later by Setup (issuer not Ready)."""
+    """At least one method; more than one is caught later by Setup (issuer not Ready).
+
+    Some paths name the Go field (``path``) rather than the JSON one (``mountPath``);
+    that is cert-manager's output and is kept identical.
+    """
     el: list[FieldError] = []
     count = 0
     if auth.token_secret_ref is not None:
@@ -144,24 +150,20 @@ def validate_vault_auth(auth: VaultAuth, path: str) -> list[FieldError]:
         if not (ar.secret_ref or SecretKeySelector()).name:
             el.append(required(child(path, "appRole", "secretRef", "name"), ""))
         if _dotdot(ar.path):
-            el.append(invalid(child(path, "appRole", "path"), ar.path, 'must not contain ".." segments'))
+            el.append(invalid(child(path, "appRole", "path"), ar.path, DOTDOT_MESSAGE))
     if auth.client_certificate is not None:
         count += 1
         cc = auth.client_certificate
         if _dotdot(cc.mount_path):
-            el.append(
-                invalid(
-                    child(path, "clientCertificate", "mountPath"),
-                    cc.mount_path,
-                    'must not contain ".." segments',
-                )
-            )
+            el.append(invalid(child(path, "clientCertificate", "path"), cc.mount_path, DOTDOT_MESSAGE))
     if auth.kubernetes is not None:
         count += 1
         k = auth.kubernetes
         kp = child(path, "kubernetes")
         if not k.role:
             el.append(required(child(kp, "role"), ""))
+        if _dotdot(k.mount_path):
+            el.append(invalid(child(kp, "path"), k.mount_path, DOTDOT_MESSAGE))
         sources = 0
         if k.secret_ref is not None and k.secret_ref.name:
             sources += 1
@@ -173,20 +175,24 @@ def validate_vault_auth(auth: VaultAuth, path: str) -> list[FieldError]:
             el.append(required(kp, "please supply one of: secretRef, serviceAccountRef"))
         elif sources > 1:
             el.append(forbidden(kp, "please supply one of: secretRef, serviceAccountRef"))
-        if _dotdot(k.mount_path):
-            el.append(invalid(child(kp, "mountPath"), k.mount_path, 'must not contain ".." segments'))
     if auth.aws is not None:
         count += 1
         a = auth.aws
         ap = child(path, "aws")
         if not a.role:
             el.append(required(child(ap, "role"), ""))
-        if a.service_account_ref is not None and not a.iam_role_arn:
-            el.append(
-                required(child(ap, "iamRoleArn"), "iamRoleArn is required when serviceAccountRef is set")
-            )
         if _dotdot(a.mount_path):
-            el.append(invalid(child(ap, "mountPath"), a.mount_path, 'must not contain ".." segments'))
+            el.append(invalid(child(ap, "mountPath"), a.mount_path, DOTDOT_MESSAGE))
+        if a.service_account_ref is not None:
+            if not a.service_account_ref.name:
+                el.append(required(child(ap, "serviceAccountRef", "name"), ""))
+            if not a.iam_role_arn:
+                el.append(
+                    required(
+                        child(ap, "iamRoleArn"),
+                        "iamRoleArn is required when using serviceAccountRef for IRSA",
+                    )
+                )
     if count == 0:
         el.append(
             required(
@@ -205,7 +211,7 @@ def validate_venafi_issuer(v: VenafiIssuer, path: str) -> list[FieldError]:
         el.append(required(child(path, "zone"), ""))
     configured = [x for x in (v.tpp, v.cloud, v.ngts) if x is not None]
     if len(configured) != 1:
-        # the CRD's CEL rule, the only one in the API
+        # the CRD's CEL rule (the only one in the API) refuses this before the webhook runs
         el.append(invalid(path, "object", VENAFI_CEL_MESSAGE))
     if v.tpp is not None:
         tp = child(path, "tpp")
@@ -214,11 +220,7 @@ def validate_venafi_issuer(v: VenafiIssuer, path: str) -> list[FieldError]:
         el += validate_byte_format(v.tpp.ca_bundle, child(tp, "caBundle"))
         if v.tpp.ca_bundle and v.tpp.ca_bundle_secret_ref is not None:
             el.append(
-                invalid(
-                    child(tp, "caBundle"),
-                    "<snip>",
-                    "specified caBundle and caBundleSecretRef cannot be used together",
-                )
+                forbidden(tp, "may not specify more than one of caBundle/caBundleSecretRef as TPP CA Bundle")
             )
     if v.ngts is not None:
         np_ = child(path, "ngts")
