@@ -120,3 +120,20 @@ def test_self_check_reports_unreachable_and_unresolvable(bind: BindServer) -> No
 def test_self_check_without_nameservers_uses_system_resolution(responder: Http01Responder) -> None:
     responder.present("localhost", TOKEN, KEY)
     assert http01_self_check("localhost", TOKEN, KEY, port=responder.port) is None
+
+
+def test_responder_listens_on_ipv6_loopback() -> None:
+    try:
+        responder = Http01Responder("[::1]:0")
+        responder.start()
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    try:
+        responder.present("v6.example.test", TOKEN, KEY)
+        conn = http.client.HTTPConnection("::1", responder.port, timeout=5)
+        conn.request("GET", f"/.well-known/acme-challenge/{TOKEN}", headers={"Host": "v6.example.test"})
+        reply = conn.getresponse()
+        assert (reply.status, reply.read().decode()) == (200, KEY)
+        conn.close()
+    finally:
+        responder.stop()
