@@ -5,12 +5,14 @@ from __future__ import annotations
 import dns.message
 import dns.query
 import dns.rdatatype
+import pytest
 import requests
 from cryptography import x509
 
 from tests.peers import BindServer, PebbleFactory, PebbleServer
 
 pytest_plugins = ["tests.peers"]
+pytestmark = pytest.mark.peers
 
 
 def test_bind_serves_zone(bind: BindServer) -> None:
