@@ -627,3 +627,14 @@ def test_committed_write_survives_process_kill(tmp_path: Path) -> None:
     assert proc.returncode == -9
     with SqliteStore(path) as s:
         assert s.get(Secret, "default", "durable").get("tls.key") == b"KEY"
+
+
+def test_list_by_owner(store: SqliteStore) -> None:
+    a = store.create(cert("a"))
+    b = store.create(cert("b"))
+    for name, owner in [("a-1", a), ("a-2", a), ("b-1", b)]:
+        store.create(owned(CertificateRequest.new(name, "default"), owner))
+    store.create(CertificateRequest.new("orphan", "default"))
+    assert [r.name for r in store.list(CertificateRequest, "default", owner_uid=a.uid)] == ["a-1", "a-2"]
+    assert [r.name for r in store.list(CertificateRequest, owner_uid=b.uid)] == ["b-1"]
+    assert store.list(Secret, owner_uid=a.uid) == []
