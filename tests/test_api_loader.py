@@ -173,6 +173,17 @@ def test_webhook_errors_carry_the_object_identity() -> None:
     ]
 
 
+def test_null_top_level_fields_count_as_absent() -> None:
+    text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: sandbox}\nspec: null\nstatus: ~\n"
+    result = load_documents(text)
+    assert result.errors == []
+    assert result.objects[0].to_dict() == {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "sandbox"},
+    }
+
+
 def test_missing_required_struct_member() -> None:
     text = CERT + "  keystores:\n    jks:\n      password: x\n"
     assert load_documents(text, "k.yaml").errors == [

@@ -138,7 +138,9 @@ def _load_one(doc: Any, where: str, default_namespace: str | None, result: LoadR
     namespace = (namespace or default_namespace) if cls.NAMESPACED else None
     prefix = f"{where}: {identity(kind, name, namespace)} is invalid: "
     try:
-        obj = cls.model_validate(doc, strict=True, by_alias=True, by_name=False)
+        # ``spec: null`` (common in templated output) means "not given", as for the API server
+        body = {k: v for k, v in doc.items() if v is not None}
+        obj = cls.model_validate(body, strict=True, by_alias=True, by_name=False)
     except ValidationError as e:
         result.errors.extend(prefix + str(fe) for fe in field_errors_from_pydantic(e))
         return
