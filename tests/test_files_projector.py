@@ -68,6 +68,7 @@ def test_layout_modes_and_content(root: Path) -> None:
     proj = SecretProjector(root)
     assert proj.project(tls_secret(cert, key)) is True
     folder = root / "default" / "web-tls"
+    assert proj.folder("default", "web-tls") == proj.secret_dir("default", "web-tls") == folder
     data_target = os.readlink(folder / DATA_LINK)
     assert TS.fullmatch(data_target), data_target
     for k in ("tls.crt", "tls.key", "ca.crt"):

@@ -23,7 +23,7 @@ def test_hook_sees_certkeeper_environment(tmp_path: Path) -> None:
 def test_failing_hook_returns_status_and_output() -> None:
     res = run_hook("echo reloading; echo 'nginx: bad config' >&2; exit 3", {})
     assert not res.ok
-    assert res.exit_code == 3
+    assert res.exit_code == res.returncode == 3
     assert res.output == "reloading\nnginx: bad config\n"
     missing = run_hook("certkeeper-no-such-command-xyz", {})
     assert missing.exit_code == 127

@@ -72,6 +72,10 @@ class SecretProjector:
             raise ValueError(f"{path} resolves outside {self.root}")
         return path
 
+    def folder(self, namespace: str, name: str) -> Path:
+        """The folder a hook gets as ``CERTKEEPER_DIR`` (same as ``secret_dir``)."""
+        return self.secret_dir(namespace, name)
+
     def _ensure_dir(self, path: Path) -> None:
         """A private folder of ours: created 0700, and refused if something put a
         symlink or another user's folder there."""

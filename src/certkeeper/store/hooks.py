@@ -34,6 +34,11 @@ class HookResult:
     error: str | None = None
 
     @property
+    def returncode(self) -> int | None:
+        """``exit_code`` under subprocess's name."""
+        return self.exit_code
+
+    @property
     def ok(self) -> bool:
         return self.exit_code == 0 and not self.timed_out
 
