@@ -3,15 +3,19 @@ real sockets (and BIND for name resolution)."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import ssl
 import stat
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from certkeeper.acme.http01 import Http01Responder, WebrootSolver, http01_self_check, normalise_host
-from tests.peers import BindServer, free_port
+from tests.peers import BindServer, free_port, make_tls_ca_and_server_cert
 
 pytest_plugins = ["tests.peers"]
 
@@ -137,3 +141,73 @@ def test_responder_listens_on_ipv6_loopback() -> None:
         conn.close()
     finally:
         responder.stop()
+
+
+class _Redirector(BaseHTTPRequestHandler):
+    """Answers every GET with a redirect to ``server.target`` (a real server, not a mock:
+    web servers in front of solvers commonly redirect)."""
+
+    server: _TargetServer
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.server.body is not None:
+            payload = self.server.body.encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
+        self.send_response(302)
+        self.send_header("Location", self.server.target)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        return None
+
+
+class _TargetServer(ThreadingHTTPServer):
+    daemon_threads = True
+    target = ""
+    body: str | None = None
+
+
+@contextlib.contextmanager
+def serving(tls_folder: Path | None = None) -> Iterator[_TargetServer]:
+    server = _TargetServer(("127.0.0.1", 0), _Redirector)
+    if tls_folder is not None:
+        _, cert, key = make_tls_ca_and_server_cert(tls_folder)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.peers
+def test_self_check_follows_redirects(responder: Http01Responder, bind: BindServer, tmp_path: Path) -> None:
+    name = "redirect.example.test"
+    responder.present(name, TOKEN, KEY)
+    with serving() as front:
+        front.target = f"http://{name}:{responder.port}/.well-known/acme-challenge/{TOKEN}"
+        port = int(front.server_address[1])
+        assert http01_self_check(name, TOKEN, KEY, nameservers=[bind.address], port=port) is None
+        front.target = f"http://{name}:{port}/loop"
+        reason = http01_self_check(name, TOKEN, KEY, nameservers=[bind.address], port=port)
+        assert reason == "stopped after 10 redirects"
+        # an HTTPS redirect target is fetched without certificate verification
+        with serving(tmp_path) as secure:
+            secure.body = KEY
+            front.target = f"https://{name}:{secure.server_address[1]}/.well-known/acme-challenge/{TOKEN}"
+            assert http01_self_check(name, TOKEN, KEY, nameservers=[bind.address], port=port) is None
+
+
+def test_self_check_for_ip_identifier(responder: Http01Responder) -> None:
+    responder.present("127.0.0.1", TOKEN, KEY)
+    assert http01_self_check("127.0.0.1", TOKEN, KEY, nameservers=["127.0.0.1:1"], port=responder.port) is None

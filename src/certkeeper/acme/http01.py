@@ -8,9 +8,12 @@ one listener can serve many challenges without leaking keys across names.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import os
 import socket
+import ssl
 import threading
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -23,6 +26,8 @@ from certkeeper.acme.nameserver import split_nameserver
 CHALLENGE_PATH = "/.well-known/acme-challenge/"
 SELF_CHECK_TIMEOUT = 10.0
 """Per-request timeout of the self-check (cert-manager: 10 s)."""
+MAX_REDIRECTS = 10
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 def normalise_host(host: str) -> str:
@@ -168,6 +173,8 @@ class WebrootSolver:
 
 def _resolve(dns_name: str, nameservers: list[str]) -> str:
     """First A (else AAAA) address of ``dns_name`` asked from ``host[:port]`` servers."""
+    if _is_ip(dns_name):
+        return dns_name
     resolver = dns.resolver.Resolver(configure=False)
     servers = [split_nameserver(ns) for ns in nameservers]
     resolver.nameservers = [host for host, _ in servers]
@@ -182,33 +189,69 @@ def _resolve(dns_name: str, nameservers: list[str]) -> str:
     raise LookupError(f"{dns_name} has no A or AAAA record")
 
 
-def http01_self_check(
-    dns_name: str, token: str, key: str, *, nameservers: list[str] | None = None, port: int = 80
-) -> str | None:
-    """One self-check request; None when the key is served, else why not. The caller
-    decides how often to retry (cert-manager: 5 passes 2 s apart)."""
+def _is_ip(host: str) -> bool:
     try:
-        address = _resolve(dns_name, nameservers) if nameservers else dns_name
-    except (LookupError, dns.exception.DNSException) as exc:
-        return f"failed to resolve {dns_name}: {exc}"
-    connect_host = address.strip("[]")
-    host_header = f"[{dns_name}]" if ":" in dns_name else dns_name
-    if port != 80:
-        host_header = f"{host_header}:{port}"
-    conn = http.client.HTTPConnection(connect_host, port, timeout=SELF_CHECK_TIMEOUT)
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _get(url: str, nameservers: list[str] | None) -> tuple[int, str | None, str]:
+    """GET ``url`` once; returns (status, Location header, body). HTTPS (only reached via a
+    redirect) is not verified, as in cert-manager's self-check."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    secure = parts.scheme == "https"
+    port = parts.port or (443 if secure else 80)
+    address = _resolve(host, nameservers) if nameservers else host
+    conn: http.client.HTTPConnection
+    if secure:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection(address, port, timeout=SELF_CHECK_TIMEOUT, context=context)
+    else:
+        conn = http.client.HTTPConnection(address, port, timeout=SELF_CHECK_TIMEOUT)
     try:
-        conn.putrequest("GET", f"{CHALLENGE_PATH}{token}", skip_host=True)
-        conn.putheader("Host", host_header)
+        conn.putrequest("GET", urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, "")),
+                        skip_host=True)
+        conn.putheader("Host", parts.netloc.rpartition("@")[2])
         conn.putheader("User-Agent", "certkeeper-self-check")
         conn.endheaders()
         response = conn.getresponse()
         body = response.read(64 * 1024).decode("utf-8", "replace")
-    except OSError as exc:
-        return f"wrong status code '0', expected '200': {exc}"
+        return response.status, response.getheader("Location"), body
     finally:
         conn.close()
-    if response.status != 200:
-        return f"wrong status code '{response.status}', expected '200'"
-    if body != key:
-        return f"did not get expected response when querying endpoint, expected {key!r} but got: {body[:100]!r}"
-    return None
+
+
+def challenge_url(dns_name: str, token: str, port: int = 80) -> str:
+    host = f"[{dns_name}]" if ":" in dns_name else dns_name
+    netloc = host if port == 80 else f"{host}:{port}"
+    return f"http://{netloc}{CHALLENGE_PATH}{token}"
+
+
+def http01_self_check(
+    dns_name: str, token: str, key: str, *, nameservers: list[str] | None = None, port: int = 80
+) -> str | None:
+    """One self-check request (redirects followed, up to 10); None when the key is served,
+    else why not. The caller decides how often to retry (cert-manager: 5 passes 2 s apart)."""
+    url = challenge_url(dns_name, token, port)
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
+            status, location, body = _get(url, nameservers)
+        except (LookupError, dns.exception.DNSException) as exc:
+            return f"failed to resolve {urllib.parse.urlsplit(url).hostname}: {exc}"
+        except (OSError, http.client.HTTPException) as exc:
+            return f"wrong status code '0', expected '200': {exc}"
+        if status in REDIRECT_STATUSES and location:
+            url = urllib.parse.urljoin(url, location)
+            continue
+        if status != 200:
+            return f"wrong status code '{status}', expected '200'"
+        if body != key:
+            return (f"did not get expected response when querying endpoint, expected {key!r} "
+                    f"but got: {body[:100]!r}")
+        return None
+    return f"stopped after {MAX_REDIRECTS} redirects"
