@@ -215,7 +215,9 @@ def test_malformed_documents() -> None:
         "junk.yaml (document 2): error validating data: [apiVersion not set]",
         'junk.yaml (document 3): no matches for kind "Certificate" in version "cert-manager.io/v1alpha2"',
     ]
-    assert result.errors[3].startswith("junk.yaml (document 4): invalid YAML: ")
+    assert result.errors[3] == (
+        "junk.yaml (document 4): invalid YAML at line 12, column 1: expected ',' or ']', but got '<stream end>'"
+    )
     assert len(result.errors) == 4
 
 

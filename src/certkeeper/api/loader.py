@@ -80,8 +80,17 @@ def _parse_stream(text: str) -> tuple[list[Any], str | None]:
         for doc in yaml.safe_load_all(text):
             docs.append(doc)
     except yaml.YAMLError as e:
-        return docs, f"invalid YAML: {' '.join(str(e).split())}"
+        return docs, _yaml_error(e)
     return docs, None
+
+
+def _yaml_error(e: yaml.YAMLError) -> str:
+    """``invalid YAML at line 8, column 12: mapping values are not allowed here``."""
+    if isinstance(e, yaml.MarkedYAMLError) and e.problem_mark is not None:
+        mark = e.problem_mark
+        problem = e.problem or e.context or "syntax error"
+        return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return f"invalid YAML: {' '.join(str(e).split())}"
 
 
 def load_documents(
