@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from pydantic import BaseModel
+
 from ..api import registry
 from ..api.meta import Resource, format_time
 from ..runtime.clock import Clock, RealClock
@@ -527,7 +529,13 @@ class SqliteStore:
             raise NotFound(f'{resource_name(cls)} "{name}": the server could not find the requested resource')
         key = self._key(cls)
         ns = self._namespace(cls, obj.namespace)
-        new_status = obj.to_dict().get("status")
+        status = getattr(obj, "status", None)
+        # only the status is written: serialise only it (a request's spec carries a CSR)
+        new_status = (
+            status.model_dump(by_alias=True, exclude_none=True, mode="json")
+            if isinstance(status, BaseModel)
+            else status
+        )
         meta = {"uid": obj.metadata.uid, "resourceVersion": obj.metadata.resource_version}
         with self._write() as tx:
             row = self._fetch(key, ns, name)
