@@ -183,7 +183,9 @@ class AcmeClient:
         """Register (terms of service agreed) or find the existing account for this key;
         bring its contact in line with ``email``. Returns the account URI.
 
-        ``eab`` is ``(key id, HMAC key as unpadded base64url)``; the HMAC is always HS256."""
+        ``eab`` is ``(key id, HMAC key as unpadded base64url)``; the HMAC is always HS256
+        (a key that is not base64url raises ValueError). Not safe to run while other threads
+        use this client: it re-binds the account the requests are signed with."""
         contact: tuple[str, ...] = (f"mailto:{email.lower()}",) if email else ()
         fields: dict[str, Any] = {"contact": contact, "terms_of_service_agreed": True}
         if eab is not None:
@@ -201,7 +203,7 @@ class AcmeClient:
             regr = self.client.query_registration(found)
         current = tuple(regr.body.contact or ())
         first = current[0].removeprefix("mailto:") if current else ""
-        if first != (email or ""):
+        if first.lower() != (email or "").lower():
             regr = self.client.update_registration(regr, messages.Registration(contact=contact))
         uri = regr.uri
         if not uri:
