@@ -126,6 +126,12 @@ def test_secret_and_namespace_get_metadata_checks_only() -> None:
         "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
     ]
     assert errors(Namespace.new("sandbox")) == []
+    # a Namespace name is a DNS-1123 label, not a subdomain
+    assert errors(Namespace.new("a.b")) == [
+        'metadata.name: Invalid value: "a.b": a lowercase RFC 1123 label must consist of lower case '
+        "alphanumeric characters or '-', and must start and end with an alphanumeric character "
+        "(e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+    ]
 
 
 # --- §1.5 Certificate -------------------------------------------------------------------------

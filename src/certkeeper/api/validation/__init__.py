@@ -13,6 +13,7 @@ from typing import Any
 
 from ..acme import Challenge, Order
 from ..certificate import Certificate, CertificateRequest
+from ..core import Namespace
 from ..issuer import Issuer
 from ..meta import Resource
 from .acme import validate_challenge, validate_challenge_update, validate_order, validate_order_update
@@ -43,7 +44,8 @@ def _spec_checks(obj: Resource) -> list[FieldError]:
 
 def validate(obj: Resource) -> list[FieldError]:
     """Everything that would make the API server refuse to create ``obj``."""
-    return validate_object_meta(obj.metadata, type(obj).NAMESPACED) + _spec_checks(obj)
+    meta = validate_object_meta(obj.metadata, type(obj).NAMESPACED, name_is_label=isinstance(obj, Namespace))
+    return meta + _spec_checks(obj)
 
 
 _UPDATE_CHECKS: dict[type[Resource], Callable[[Any, Any], list[FieldError]]] = {

@@ -130,19 +130,25 @@ def validate_annotations(annotations: dict[str, str] | None, path: str) -> list[
     return el
 
 
-def validate_object_meta(meta: ObjectMeta, namespaced: bool, path: str = "metadata") -> list[FieldError]:
-    """The parts of ``ValidateObjectMeta`` that apply to an object being created."""
+def validate_object_meta(
+    meta: ObjectMeta, namespaced: bool, path: str = "metadata", name_is_label: bool = False
+) -> list[FieldError]:
+    """The parts of ``ValidateObjectMeta`` that apply to an object being created.
+
+    Names are DNS-1123 subdomains, except where the kind asks for a label (Namespace).
+    """
+    name_rule = is_dns1123_label if name_is_label else is_dns1123_subdomain
     el: list[FieldError] = []
     if meta.generate_name:
         el.extend(
             invalid(child(path, "generateName"), meta.generate_name, m)
-            for m in is_dns1123_subdomain(_mask_trailing_dash(meta.generate_name))
+            for m in name_rule(_mask_trailing_dash(meta.generate_name))
         )
     if not meta.name:
         if not meta.generate_name:
             el.append(required(child(path, "name"), "name or generateName is required"))
     else:
-        el.extend(invalid(child(path, "name"), meta.name, m) for m in is_dns1123_subdomain(meta.name))
+        el.extend(invalid(child(path, "name"), meta.name, m) for m in name_rule(meta.name))
     if namespaced and meta.namespace:
         el.extend(
             invalid(child(path, "namespace"), meta.namespace, m) for m in is_dns1123_label(meta.namespace)
