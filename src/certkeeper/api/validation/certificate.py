@@ -1,7 +1,9 @@
 """Certificate checklist (spec §1.5; cert-manager internal/apis/certmanager/validation/certificate.go).
 
 The same rules run on create and update: cert-manager has no immutable Certificate
-fields. Numbers in the comments refer to the checklist in the behaviour spec.
+fields. Numbers in the comments refer to the checklist in the behaviour spec. The feature
+gates of the checklist (LiteralCertificateSubject, OtherNames, NameConstraints) are on by
+default in cert-manager and always on here, so their "Forbidden" branches do not exist.
 """
 
 from __future__ import annotations
@@ -54,12 +56,6 @@ ROTATION_POLICIES = ("Never", "Always")
 OUTPUT_FORMAT_TYPES = ("DER", "CombinedPEM")
 PKCS12_PROFILES = ("LegacyRC2", "LegacyDES", "Modern2023", "Modern2026")
 _WINDOW_DURATION_RE = re.compile(r"^([0-9]+(\.[0-9]+)?(s|m|h))+$")
-
-_LITERAL_GATE_MSG = (
-    "Feature gate LiteralCertificateSubject must be enabled on both webhook and controller "
-    "to use the alpha `literalSubject` field"
-)
-
 
 def validate_certificate(crt: Certificate) -> list[FieldError]:
     return validate_certificate_spec(crt.spec, "spec")
