@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from certkeeper.acme.client import AcmeClient
 from certkeeper.acme.dns01.resolve import challenge_record_name, check_propagation, find_zone
 from certkeeper.acme.dns01.rfc2136 import RFC2136Provider
-from certkeeper.acme.errors import AcmeNetworkError, AcmeProblemError, AcmeTerminalError
+from certkeeper.acme.errors import AcmeNetworkError, AcmeProblemError, AcmeProtocolError, AcmeTerminalError
 from certkeeper.acme.http01 import Http01Responder
 from certkeeper.acme.resources import Order
 from tests.peers import EAB_HMAC_KEY, EAB_KID, BindServer, PebbleFactory, PebbleServer
@@ -361,3 +361,18 @@ def test_ip_identifier_and_longer_chain(pebble_factory: PebbleFactory) -> None:
         san = chain[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         assert san.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("127.0.0.1")]
         assert_chains_to(chain, server.root_pem(0))
+
+
+def test_directory_that_is_not_acme(pebble: PebbleServer) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    # a 200 answer that is not JSON (Pebble's root certificate)
+    pem_url = AcmeClient(f"{pebble.management_url}/roots/0", key, ca_bundle=pebble.ca_bundle)
+    with pem_url, pytest.raises(AcmeProtocolError):
+        pem_url.register(None)
+    with AcmeClient(f"https://127.0.0.1:{pebble.listen_port}/no-such-dir", key, ca_bundle=pebble.ca_bundle) as missing:
+        with pytest.raises(AcmeTerminalError) as not_found:
+            missing.register(None)
+        assert not_found.value.status == 404
+    unregistered = AcmeClient(pebble.directory_url, key, ca_bundle=pebble.ca_bundle)
+    with unregistered, pytest.raises(AcmeProtocolError, match="no ACME account"):
+        unregistered.new_order([("dns", unique_name("noaccount"))])

@@ -14,7 +14,7 @@ import os
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeAlias, cast
 
 import requests
@@ -23,6 +23,7 @@ from acme import errors as acme_errors
 from acme import messages
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from josepy.errors import DeserializationError
 from josepy.jwa import ES256, ES384, ES512, RS256, JWASignature
 from josepy.jwk import JWK, JWKEC, JWKRSA
 
@@ -82,6 +83,28 @@ def _write_private_bundle(pem: bytes) -> str:
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
     return path
+
+
+@contextlib.contextmanager
+def _library_errors() -> Iterator[None]:
+    """Anything else the library raises (missing nonce, undecodable JSON, unexpected
+    update) means the server broke the protocol: one typed error for callers."""
+    try:
+        yield
+    except acme_errors.ConflictError:
+        raise
+    except (acme_errors.Error, DeserializationError) as exc:
+        raise AcmeProtocolError(f"unexpected ACME answer: {exc!r}") from exc
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        data = _json(response)
+    except ValueError as exc:
+        raise AcmeProtocolError(f"{response.url}: answer is not JSON") from exc
+    if not isinstance(data, dict):
+        raise AcmeProtocolError(f"{response.url}: answer is not a JSON object")
+    return data
 
 
 def _remove(path: str) -> None:
@@ -146,7 +169,8 @@ class AcmeClient:
         AcmeClient never touches the network."""
         with self._lock:
             if self._client is None:
-                directory = acme_client.ClientV2.get_directory(self.directory_url, self.net)
+                with _library_errors():
+                    directory = acme_client.ClientV2.get_directory(self.directory_url, self.net)
                 self._client = acme_client.ClientV2(directory, self.net)
             return self._client
 
@@ -165,10 +189,12 @@ class AcmeClient:
         self.net.account = messages.RegistrationResource(uri=uri, body=messages.Registration())
 
     def _post(self, url: str, payload: Any) -> requests.Response:
-        return self.client._post(url, payload)
+        with _library_errors():
+            return self.client._post(url, payload)
 
     def _post_as_get(self, url: str, **kwargs: Any) -> requests.Response:
-        return self.client._post_as_get(url, **kwargs)
+        with _library_errors():
+            return self.client._post_as_get(url, **kwargs)
 
     def _require_account(self) -> None:
         if self.net.account is None:
@@ -195,16 +221,17 @@ class AcmeClient:
                 directory=self.directory,
             )
         self.net.account = None
-        try:
-            regr = self.client.new_account(messages.NewRegistration(**fields))
-        except acme_errors.ConflictError as existing:
-            found = messages.RegistrationResource(uri=existing.location, body=messages.Registration())
-            self.net.account = found
-            regr = self.client.query_registration(found)
-        current = tuple(regr.body.contact or ())
-        first = current[0].removeprefix("mailto:") if current else ""
-        if first.lower() != (email or "").lower():
-            regr = self.client.update_registration(regr, messages.Registration(contact=contact))
+        with _library_errors():
+            try:
+                regr = self.client.new_account(messages.NewRegistration(**fields))
+            except acme_errors.ConflictError as existing:
+                found = messages.RegistrationResource(uri=existing.location, body=messages.Registration())
+                self.net.account = found
+                regr = self.client.query_registration(found)
+            current = tuple(regr.body.contact or ())
+            first = current[0].removeprefix("mailto:") if current else ""
+            if first.lower() != (email or "").lower():
+                regr = self.client.update_registration(regr, messages.Registration(contact=contact))
         uri = regr.uri
         if not uri:
             raise AcmeProtocolError("newAccount answer carried no Location")
@@ -215,8 +242,7 @@ class AcmeClient:
         self._require_account()
         uri = self.account_uri
         assert uri is not None
-        data: dict[str, Any] = self._post_as_get(uri).json()
-        return data
+        return _json(self._post_as_get(uri))
 
     # ------------------------------------------------------------------ orders
 
@@ -234,7 +260,7 @@ class AcmeClient:
         url = response.headers.get("Location")
         if not url:
             raise AcmeProtocolError("newOrder answer carried no Location")
-        return Order.from_json(url, response.json())
+        return Order.from_json(url, _json(response))
 
     def get_order(self, url: str) -> Order:
         return self._fetch_order(url)[0]
@@ -242,7 +268,7 @@ class AcmeClient:
     def _fetch_order(self, url: str) -> tuple[Order, float | None]:
         self._require_account()
         response = self._post_as_get(url)
-        return Order.from_json(url, response.json()), parse_retry_after(response.headers.get("Retry-After"))
+        return Order.from_json(url, _json(response)), parse_retry_after(response.headers.get("Retry-After"))
 
     def get_authorization(self, url: str) -> Authorization:
         return self._fetch_authorization(url)[0]
@@ -251,7 +277,7 @@ class AcmeClient:
         self._require_account()
         response = self._post_as_get(url)
         return (
-            Authorization.from_json(url, response.json()),
+            Authorization.from_json(url, _json(response)),
             parse_retry_after(response.headers.get("Retry-After")),
         )
 
@@ -259,7 +285,7 @@ class AcmeClient:
         """Tell the server the challenge is ready to be validated."""
         self._require_account()
         response = self._post(challenge_url, EmptyPayload())
-        return Challenge.from_json(response.json())
+        return Challenge.from_json(_json(response))
 
     def finalize(self, order: Order | str, csr_pem: bytes) -> Order:
         """Send the CSR (PEM or DER) to the order's finalize URL."""
@@ -272,7 +298,7 @@ class AcmeClient:
             else x509.load_der_x509_csr(csr_pem)
         )
         response = self._post(order.finalize, messages.CertificateRequest(csr=csr))
-        return Order.from_json(order.url, response.json())
+        return Order.from_json(order.url, _json(response))
 
     def fetch_certificate(self, url: str, preferred_chain: str | None = None) -> str:
         """The PEM chain (leaf first) exactly as served; with ``preferred_chain``, the first

@@ -25,6 +25,7 @@ from josepy.json_util import JSONObjectWithFields
 from certkeeper.acme.errors import (
     AcmeNetworkError,
     AcmeProblemError,
+    AcmeProtocolError,
     AcmeRateLimitedError,
     AcmeServerError,
     AcmeTerminalError,
@@ -119,8 +120,8 @@ class RobustClientNetwork(ClientNetwork):
         except messages.Error as error:
             raise problem_from_response(response, error) from error
         except acme_errors.ClientError as error:
-            if response.ok:
-                raise
+            if response.ok:  # e.g. a 200 that is not the JSON the caller expects
+                raise AcmeProtocolError(f"{response.url}: {error}") from error
             raise problem_from_response(response, None) from error
         return checked
 
