@@ -99,7 +99,7 @@ def _library_errors() -> Iterator[None]:
 
 def _json(response: requests.Response) -> dict[str, Any]:
     try:
-        data = _json(response)
+        data = response.json()
     except ValueError as exc:
         raise AcmeProtocolError(f"{response.url}: answer is not JSON") from exc
     if not isinstance(data, dict):
