@@ -57,6 +57,10 @@ class DaemonOptions:
     dns01_recursive_nameservers_only: bool = False
     max_concurrent_challenges: int = 60
     lease_duration: float = 15.0
+    #: threads for controllers that only compute and use the store (one is fastest)
+    workers: int = 1
+    #: threads for controllers that wait on the network or a hook (ACME, issuers, files)
+    io_workers: int = 16
     #: cert-manager's internal approver; off means every request waits for `certkeeper approve`
     approve_requests: bool = True
 
@@ -116,7 +120,7 @@ def build_manager(store: Store, opts: DaemonOptions, clock: Clock | None = None)
             extra={"daemon": opts},
         ),
     )
-    return Manager(ctx, controller_factories(opts))
+    return Manager(ctx, controller_factories(opts), workers={"main": opts.workers, "io": opts.io_workers})
 
 
 class HostLock:
@@ -155,7 +159,7 @@ def _report_initial_sync(manager: Manager, started: float, stop: threading.Event
     daemon is up to date, which is what start-up time means to a person."""
     while not stop.wait(0.05):
         if manager.idle():
-            timers = sum(q.pending_timers() for q in manager.queues.values())
+            timers = manager.pending_timers()
             log.info(
                 "initial sync done in %.2fs: %d reconciles, %d timers pending",
                 time.monotonic() - started, manager.syncs, timers,

@@ -23,6 +23,7 @@ class SecretFilesController(Controller):
     primary = Secret
     backoff_base = dt.timedelta(seconds=1)
     backoff_cap = dt.timedelta(minutes=5)
+    pool = "io"  # the hook may run for minutes
 
     def __init__(self, ctx: Context, root: Path, on_renew: str | None = None) -> None:
         super().__init__(ctx)

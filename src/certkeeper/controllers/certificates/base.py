@@ -4,11 +4,15 @@ Certificate, Secret and owned CertificateRequest events."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Hashable, Iterable
 
+from ...api import constants as c
 from ...api.certificate import Certificate
 from ...runtime.controller import Controller, Mapper, controller_owner
 from ...runtime.queue import Key
-from .util import cert_index
+from ...store.base import EventType, WatchEvent
+from .util import cert_index, condition
 
 
 class CertificateController(Controller):
@@ -18,12 +22,44 @@ class CertificateController(Controller):
     #: which related kinds wake this controller (cert-manager wakes all of them on all)
     watch_secrets = True
     watch_requests = True
+    #: only Secrets carrying the next-private-key label matter (key manager, request manager)
+    only_next_key_secrets = False
+
+    def fingerprint(self, cert: Certificate) -> Hashable | None:
+        """The parts of a Certificate this controller's decision depends on. A Certificate
+        event that leaves them unchanged (typically another controller's status write) is
+        not worth a reconcile; None means every event is."""
+        return None
 
     def watches(self) -> list[tuple[str, Mapper]]:
         index = cert_index(self.ctx)
-        routes: list[tuple[str, Mapper]] = [("Certificate", index.on_certificate)]
+        seen: dict[Key, Hashable] = {}
+        lock = threading.Lock()
+
+        def on_certificate(event: WatchEvent) -> Iterable[Key]:
+            keys = index.on_certificate(event)
+            if event.type == EventType.DELETED or not isinstance(event.obj, Certificate):
+                with lock:
+                    seen.pop((event.namespace, event.name), None)
+                return keys
+            fp = self.fingerprint(event.obj)
+            if fp is None:
+                return keys
+            key = (event.namespace, event.name)
+            with lock:
+                if seen.get(key) == fp:
+                    return []
+                seen[key] = fp
+            return keys
+
+        def on_secret(event: WatchEvent) -> Iterable[Key]:
+            if self.only_next_key_secrets and event.obj.labels().get(c.LABEL_NEXT_PRIVATE_KEY) != "true":
+                return []
+            return index.on_secret(event)
+
+        routes: list[tuple[str, Mapper]] = [("Certificate", on_certificate)]
         if self.watch_secrets:
-            routes.append(("Secret", index.on_secret))
+            routes.append(("Secret", on_secret))
         if self.watch_requests:
             routes.append(("CertificateRequest", controller_owner("Certificate")))
         return routes
@@ -34,3 +70,8 @@ class CertificateController(Controller):
         if cert is None or cert.metadata.deletion_timestamp:
             return None
         return cert
+
+
+def issuing_state(cert: Certificate) -> tuple[str | None, str | None]:
+    cond = condition(cert, c.COND_ISSUING)
+    return (cond.status, cond.last_transition_time) if cond else (None, None)

@@ -9,6 +9,7 @@ and a certificate are never mixed up, whatever is killed when.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Hashable
 
 from cryptography import x509
 
@@ -31,7 +32,7 @@ from ...pki.secretdata import additional_output_formats, build_keystores, certif
 from ...runtime.controller import Result
 from ...runtime.queue import Key
 from ...store.base import Store
-from .base import CertificateController
+from .base import CertificateController, issuing_state
 from .gather import gather
 from .requestmanager import failed_before_issuing, load_next_key, request_is_usable
 from .secretapply import SecretApply, apply_secret, desired_secret
@@ -128,6 +129,13 @@ def _same_ignoring_keystore_bytes(a: Secret, b: Secret) -> bool:
 
 class IssuingController(CertificateController):
     name = "certificates-issuing"
+
+    def fingerprint(self, cert: Certificate) -> Hashable | None:
+        status = cert.status
+        return (
+            cert.metadata.generation, issuing_state(cert),
+            status.next_private_key_secret_name if status else None, status.revision if status else None,
+        )
 
     def reconcile(self, key: Key) -> Result | None:
         cert = self.get_certificate(key)

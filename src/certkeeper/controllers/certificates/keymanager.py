@@ -8,6 +8,7 @@ pair untouched or a complete new pair, never a key without its certificate.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Hashable
 
 from ...api import constants as c
 from ...api.certificate import Certificate
@@ -18,7 +19,7 @@ from ...pki.keys import decode_private_key, encode_pkcs8, generate_private_key, 
 from ...runtime.controller import Result
 from ...runtime.queue import Key
 from ...store.base import AlreadyExists, NotFound
-from .base import CertificateController
+from .base import CertificateController, issuing_state
 from .policies import go_list
 from .util import is_issuing, status_of
 
@@ -31,6 +32,11 @@ def rotation_policy(cert: Certificate) -> str:
 class KeyManagerController(CertificateController):
     name = "certificates-key-manager"
     watch_requests = False  # keys depend on the Issuing condition and the key Secrets only
+    only_next_key_secrets = True
+
+    def fingerprint(self, cert: Certificate) -> Hashable | None:
+        status = cert.status
+        return (cert.metadata.generation, issuing_state(cert), status.next_private_key_secret_name if status else None)
 
     def candidates(self, cert: Certificate) -> list[Secret]:
         return [

@@ -5,7 +5,10 @@ Ready is independent of Issuing: a Certificate that is being renewed stays Ready
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from ...api import constants as c
+from ...api.certificate import Certificate
 from ...api.core import TLS_CERT
 from ...api.meta import format_time, set_condition
 from ...pki.chain import parse_certificates
@@ -21,6 +24,11 @@ from .util import status_of
 
 class ReadinessController(CertificateController):
     name = "certificates-readiness"
+
+    def fingerprint(self, cert: Certificate) -> Hashable | None:
+        # its own writes (Ready, the times) change nothing it decides on
+        status = cert.status
+        return (cert.metadata.generation, status.revision if status else None)
 
     def reconcile(self, key: Key) -> Result | None:
         cert = self.get_certificate(key)

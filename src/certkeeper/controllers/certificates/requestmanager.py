@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Hashable
 
 from ...api import constants as c
 from ...api.certificate import Certificate, CertificateRequest, CertificateRequestSpec
@@ -17,7 +18,7 @@ from ...pki.match import request_matches_spec
 from ...runtime.controller import Result
 from ...runtime.queue import Key
 from ...store.base import AlreadyExists, NotFound, Store
-from .base import CertificateController
+from .base import CertificateController, issuing_state
 from .gather import next_revision, owned_requests, revision_of
 from .util import is_issuing, issuing_since
 
@@ -71,6 +72,14 @@ def failed_before_issuing(cr: CertificateRequest, cert: Certificate) -> bool:
 
 class RequestManagerController(CertificateController):
     name = "certificates-request-manager"
+    only_next_key_secrets = True
+
+    def fingerprint(self, cert: Certificate) -> Hashable | None:
+        status = cert.status
+        return (
+            cert.metadata.generation, issuing_state(cert),
+            status.next_private_key_secret_name if status else None, status.revision if status else None,
+        )
 
     def reconcile(self, key: Key) -> Result | None:
         cert = self.get_certificate(key)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Hashable
 
 from ...api import constants as c
-from ...api.certificate import CertificateRequest
+from ...api.certificate import Certificate, CertificateRequest
 from ...runtime.controller import Result
 from ...runtime.queue import Key
 from ...store.base import NotFound
@@ -17,6 +18,10 @@ from .util import condition
 class RevisionManagerController(CertificateController):
     name = "certificates-revision-manager"
     watch_secrets = False  # only the Ready condition and the requests matter here
+
+    def fingerprint(self, cert: Certificate) -> Hashable | None:
+        ready = condition(cert, c.COND_READY)
+        return (cert.metadata.generation, ready.status if ready else None, cert.status.revision if cert.status else None)
 
     def reconcile(self, key: Key) -> Result | None:
         cert = self.get_certificate(key)

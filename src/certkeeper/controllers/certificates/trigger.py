@@ -8,14 +8,16 @@ timers on the queue, never polling.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Hashable
 
 from ...api import constants as c
+from ...api.certificate import Certificate
 from ...api.meta import parse_time, set_condition
 from ...pki.errors import PKIError
 from ...pki.match import request_matches_spec
 from ...runtime.controller import Result
 from ...runtime.queue import Key
-from .base import CertificateController
+from .base import CertificateController, issuing_state
 from .gather import gather
 from .policies import evaluate, trigger_chain
 from .util import cert_index, is_issuing, owns_secret, status_of
@@ -25,6 +27,15 @@ DUPLICATE_RECHECK = dt.timedelta(minutes=3)
 
 class TriggerController(CertificateController):
     name = "certificates-trigger"
+
+    def fingerprint(self, cert: Certificate) -> Hashable | None:
+        s = cert.status
+        if s is None:
+            return (cert.metadata.generation,)
+        return (
+            cert.metadata.generation, issuing_state(cert), s.revision, s.last_failure_time,
+            s.failed_issuance_attempts, s.renewal_time,
+        )
 
     def backoff_remaining(self, cert_status_failed: dt.datetime | None, attempts: int | None) -> dt.timedelta | None:
         if cert_status_failed is None:

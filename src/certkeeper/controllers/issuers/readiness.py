@@ -24,6 +24,7 @@ class IssuerReadinessController(Controller):
     primary = Issuer
     backoff_base = dt.timedelta(seconds=5)
     backoff_cap = dt.timedelta(minutes=5)
+    pool = "io"  # an ACME issuer's set-up talks to its server
 
     def __init__(self, ctx: Context, signers: dict[str, Signer], cluster: bool = False) -> None:
         self.cluster = cluster

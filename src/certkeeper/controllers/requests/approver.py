@@ -7,12 +7,14 @@ approve; on a host the person running the daemon owns every issuer.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from ...api import constants as c
 from ...api.certificate import CertificateRequest, CertificateRequestStatus
 from ...api.meta import get_condition, set_condition
-from ...runtime.controller import Controller, Result
+from ...runtime.controller import Controller, Mapper, Result
 from ...runtime.queue import Key
+from ...store.base import EventType, WatchEvent
 
 APPROVER = "cert-manager.io"
 
@@ -31,6 +33,16 @@ class ApproverController(Controller):
     primary = CertificateRequest
     backoff_base = dt.timedelta(seconds=5)
     backoff_cap = dt.timedelta(minutes=5)
+
+    def watches(self) -> list[tuple[str, Mapper]]:
+        return [("CertificateRequest", self._undecided)]
+
+    @staticmethod
+    def _undecided(event: WatchEvent) -> Iterable[Key]:
+        obj = event.obj
+        if event.type == EventType.DELETED or not isinstance(obj, CertificateRequest) or approval_state(obj):
+            return []
+        return [(event.namespace, event.name)]
 
     def reconcile(self, key: Key) -> Result | None:
         ns, name = key

@@ -39,7 +39,6 @@ class SigningController(Controller):
     primary = CertificateRequest
     backoff_base = dt.timedelta(seconds=5)
     backoff_cap = dt.timedelta(minutes=5)
-    workers = 2
 
     def __init__(self, ctx: Context, signers: dict[str, Signer]) -> None:
         super().__init__(ctx)
@@ -80,15 +79,21 @@ class SigningController(Controller):
         """Remember which private key Secret each request names (self-signed requests wait
         on it), so a Secret event finds its requests without listing them all."""
         key = (event.namespace, event.name)
+        obj = event.obj
+        done = False
+        if isinstance(obj, CertificateRequest) and obj.status is not None:
+            ready = get_condition(obj.status.conditions, c.COND_READY)
+            done = ready is not None and ready.reason in (c.CR_ISSUED, c.CR_FAILED, c.CR_DENIED)
         with self._lock:
             old = self._secret_of.pop(key, None)
             if old is not None:
                 self._by_secret.get(old, set()).discard(key)
             secret = event.obj.annotations().get(c.ANN_PRIVATE_KEY_SECRET)
-            if event.type != "DELETED" and secret:
+            if event.type != "DELETED" and secret and not done:
                 self._secret_of[key] = (event.namespace, secret)
                 self._by_secret.setdefault((event.namespace, secret), set()).add(key)
-        return [key]
+        # a request that reached its end (issued, failed, denied) has nothing left to sign
+        return [] if done or event.type == "DELETED" else [key]
 
     def _requests_for_secret(self, event: WatchEvent) -> Iterable[Key]:
         if not self._primed:
