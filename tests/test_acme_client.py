@@ -376,3 +376,15 @@ def test_directory_that_is_not_acme(pebble: PebbleServer) -> None:
     unregistered = AcmeClient(pebble.directory_url, key, ca_bundle=pebble.ca_bundle)
     with unregistered, pytest.raises(AcmeProtocolError, match="no ACME account"):
         unregistered.new_order([("dns", unique_name("noaccount"))])
+
+
+def test_reused_authorization_needs_no_challenge(pebble_factory: PebbleFactory) -> None:
+    server = pebble_factory(env={"PEBBLE_AUTHZREUSE": "100"})
+    with make_client(server) as client, Http01Responder(f"127.0.0.1:{server.http_port}") as responder:
+        client.register(None)
+        name = unique_name("reuse")
+        issue(client, [name], "http-01", http01_solver(responder))
+        again = client.new_order([("dns", name)])
+        authz = client.get_authorization(again.authorizations[0])
+        assert authz.status == "valid"  # cert-manager's initialState=valid: no Challenge
+        assert client.wait_order(again.url).status == "ready"
