@@ -14,12 +14,14 @@ PYTEST_DONT_REWRITE (imported by test modules before pytest registers it as a pl
 from __future__ import annotations
 
 import base64
+import ctypes
 import datetime as dt
 import ipaddress
 import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -73,6 +75,16 @@ def free_port(*, udp_too: bool = False) -> int:
                 continue
             return port
     raise RuntimeError("no free port found on 127.0.0.1")
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: a killed test run must not leave peers behind
+    (Linux PR_SET_PDEATHSIG; elsewhere nothing happens)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
 
 
 def _stop_process(proc: subprocess.Popen[bytes] | None) -> None:
@@ -306,6 +318,7 @@ class BindServer:
                 self.proc = subprocess.Popen(
                     [named, "-g", "-c", str(self.workdir / "named.conf")],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    preexec_fn=_die_with_parent,
                 )
             try:
                 _wait_ready(self.proc, self._probe, "named", self.log)
@@ -425,7 +438,7 @@ class PebbleServer:
             with self.log.open("ab") as log:
                 self.proc = subprocess.Popen(
                     command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env=env, cwd=self.workdir,
+                    env=env, cwd=self.workdir, preexec_fn=_die_with_parent,
                 )
             try:
                 _wait_ready(self.proc, self._probe, "pebble", self.log)
