@@ -217,3 +217,17 @@ def build_keystores(
         if cas:
             out[JKS_TRUSTSTORE_KEY] = _jks_truststore(jks_password, cas)
     return out
+
+
+def keystore_opens(key: str, data: bytes, password: str) -> bool:
+    """Whether a stored keystore opens with ``password``: a changed password Secret must
+    lead to a re-encoded keystore, and this is how the change shows without keeping the
+    old password anywhere."""
+    try:
+        if key.endswith(".p12"):
+            pkcs12.load_pkcs12(data, password.encode())
+        else:
+            jks.KeyStore.loads(data, password)
+    except Exception:  # every library failure means the same thing here: it does not open
+        return False
+    return True

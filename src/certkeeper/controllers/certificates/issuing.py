@@ -28,7 +28,13 @@ from ...pki.keys import (
     key_mismatches_spec,
     public_keys_equal,
 )
-from ...pki.secretdata import additional_output_formats, build_keystores, certificate_annotations
+from ...pki.secretdata import (
+    additional_output_formats,
+    build_keystores,
+    certificate_annotations,
+    keystore_opens,
+)
+from ...pki.temporary import temporary_certificate
 from ...runtime.controller import Result
 from ...runtime.queue import Key
 from ...store.base import Store
@@ -36,7 +42,7 @@ from .base import CertificateController, issuing_state
 from .gather import gather
 from .requestmanager import failed_before_issuing, load_next_key, request_is_usable
 from .secretapply import SecretApply, apply_secret, desired_secret
-from .util import is_issuing, status_of
+from .util import condition, is_issuing, status_of
 
 KEYSTORE_KEYS = ("keystore.p12", "truststore.p12", "keystore.jks", "truststore.jks")
 
@@ -160,11 +166,10 @@ class IssuingController(CertificateController):
             if cond is not None and cond.status == "True":
                 return self.fail(cert, cond)
         ready = get_condition(conds, c.COND_READY)
-        if ready is None:
-            return None
-        if ready.reason == c.CR_FAILED:
+        if ready is not None and ready.reason == c.CR_FAILED:
             return self.fail(cert, ready)
-        if ready.reason != c.CR_ISSUED:
+        if ready is None or ready.reason != c.CR_ISSUED:
+            self.maybe_temporary_certificate(cert, input.secret, next_key)
             return None
         return self.issue(cert, cr, next_key)
 
@@ -206,10 +211,14 @@ class IssuingController(CertificateController):
                 "Please check the issuer's validity period settings.",
             )
         ca_pem = ((cr.status.ca if cr.status else None) or "").encode()
-        apply = build_apply(
-            self.store, cert, key, chain_pem.encode(), ca_pem, cr.spec.issuer_ref,
-            self.ctx.options.enable_certificate_owner_ref,
-        )
+        try:
+            apply = build_apply(
+                self.store, cert, key, chain_pem.encode(), ca_pem, cr.spec.issuer_ref,
+                self.ctx.options.enable_certificate_owner_ref,
+            )
+        except KeystorePasswordError as e:
+            # the certificate is signed; it waits for the password (a Secret event wakes us)
+            return self._waiting_for_password(cert, str(e))
         apply_secret(self.store, apply)
         status = status_of(cert)
         status.revision = (status.revision or 0) + 1
@@ -219,6 +228,43 @@ class IssuingController(CertificateController):
         self.store.update_status(cert)
         self.recorder.event(cert, "Normal", "Issuing", "The certificate has been successfully issued")
         return None
+
+    def _waiting_for_password(self, cert: Certificate, problem: str) -> Result | None:
+        status = status_of(cert)
+        message = f"Issuing certificate is waiting: {problem}; the Secret is left as it is"
+        current = condition(cert, c.COND_ISSUING)
+        if current is None or current.reason != "KeystorePasswordSecretNotFound" or current.message != message:
+            status.conditions = set_condition(
+                status.conditions, c.COND_ISSUING, "True", "KeystorePasswordSecretNotFound", message,
+                self.clock.now(), cert.metadata.generation,
+            )
+            self.store.update_status(cert)
+            self.recorder.event(cert, "Warning", "KeystorePasswordSecretNotFound", problem)
+        return None
+
+    def maybe_temporary_certificate(self, cert: Certificate, input_secret: Secret | None, key: PrivateKey) -> None:
+        """cert-manager's issue-temporary-certificate: a throw-away certificate for the next
+        key, so that something that edits the Secret in place can serve TLS meanwhile."""
+        if cert.annotations().get(c.ANN_ISSUE_TEMPORARY) != "true":
+            return
+        if input_secret is not None and input_secret.get(TLS_KEY) and input_secret.get(TLS_CERT):
+            try:
+                current_key = decode_private_key(input_secret.get(TLS_KEY) or b"")
+                leaf = parse_certificates(input_secret.get(TLS_CERT) or b"")[0]
+                if public_keys_equal(leaf.public_key(), current_key):
+                    return
+            except PKIError:
+                pass
+        encoding = cert.spec.private_key.encoding if cert.spec.private_key else None
+        apply_secret(self.store, SecretApply(
+            namespace=cert.namespace or "",
+            name=cert.spec.secret_name or "",
+            data={TLS_KEY: encode_private_key(key, encoding),
+                  TLS_CERT: temporary_certificate(cert.spec, key, self.clock.now())},
+            labels={c.LABEL_FAO: "true"},
+            annotations={c.ANN_CERTIFICATE_NAME: cert.name},
+        ))
+        self.recorder.event(cert, "Normal", "Issuing", "Issued temporary certificate")
 
     def ensure_secret_data(self, cert: Certificate) -> None:
         """Keep secretTemplate, output formats and keystores in step without re-issuing."""
@@ -248,13 +294,26 @@ class IssuingController(CertificateController):
                 self.ctx.options.enable_certificate_owner_ref,
             )
         except KeystorePasswordError as e:
+            # nothing is lost: the Secret stays as it is until the password is there
             self.recorder.event(cert, "Warning", "KeystorePasswordSecretNotFound", str(e))
             return
         # keep the key bytes as stored: only a re-issuance changes the key's encoding
         apply.data[TLS_KEY] = secret.get(TLS_KEY) or b""
         desired = desired_secret(secret, apply)
-        if not _same_ignoring_keystore_bytes(desired, secret):
+        if not _same_ignoring_keystore_bytes(desired, secret) or not self._keystores_open(cert, secret):
             self.store.update(desired)
+
+    def _keystores_open(self, cert: Certificate, secret: Secret) -> bool:
+        """A keystore that does not open with today's password was made with an old one."""
+        for which, keys in (("pkcs12", ("keystore.p12", "truststore.p12")), ("jks", ("keystore.jks", "truststore.jks"))):
+            password = keystore_password(self.store, cert, which)
+            if password is None:
+                continue
+            for k in keys:
+                data = secret.get(k)
+                if data and not keystore_opens(k, data, password):
+                    return False
+        return True
 
 
 def _fmt(t: dt.datetime) -> str:

@@ -4,6 +4,7 @@ and the watch mappings that route Secret and CertificateRequest events to Certif
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterable
 
 from ...api import constants as c
@@ -73,40 +74,57 @@ def cert_index(ctx: Context) -> SecretMapper:
 
 class SecretMapper:
     """Route a Secret event to the Certificates that care: the one named in its
-    certificate-name annotation, its controller (next-key Secrets), and any whose
-    secretName it is (found through an index kept up to date from Certificate events)."""
+    certificate-name annotation, its controller (next-key Secrets), and any that name it
+    as secretName or as a keystore password Secret (found through an index kept up to
+    date from Certificate events, so no event lists every Certificate)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._lock = threading.RLock()
+        # (namespace, secret) -> certificates naming it as their target Secret
         self._by_secret: dict[tuple[str | None, str], set[str]] = {}
-        self._secret_of: dict[tuple[str | None, str], str] = {}
+        # (namespace, secret) -> certificates reading a keystore password from it
+        self._by_password: dict[tuple[str | None, str], set[str]] = {}
+        self._refs_of: dict[tuple[str | None, str], tuple[str | None, frozenset[str]]] = {}
         self._primed = False
 
     def _prime(self) -> None:
-        if not self._primed:
-            self._primed = True
-            for cert in self.store.list(Certificate):
-                self._index(cert.namespace, cert.name, cert.spec.secret_name)
+        with self._lock:
+            if not self._primed:
+                self._primed = True
+                for cert in self.store.list(Certificate):
+                    self._index(cert.namespace, cert.name, cert)
 
-    def _index(self, ns: str | None, name: str, secret_name: str | None) -> None:
-        old = self._secret_of.pop((ns, name), None)
-        if old is not None:
-            self._by_secret.get((ns, old), set()).discard(name)
-        if secret_name:
-            self._secret_of[(ns, name)] = secret_name
-            self._by_secret.setdefault((ns, secret_name), set()).add(name)
+    def _index(self, ns: str | None, name: str, cert: Certificate | None) -> None:
+        with self._lock:
+            old = self._refs_of.pop((ns, name), None)
+            if old is not None:
+                target, passwords = old
+                if target:
+                    self._by_secret.get((ns, target), set()).discard(name)
+                for p in passwords:
+                    self._by_password.get((ns, p), set()).discard(name)
+            if cert is None:
+                return
+            target = cert.spec.secret_name
+            passwords = frozenset(password_secret_names(cert))
+            self._refs_of[(ns, name)] = (target, passwords)
+            if target:
+                self._by_secret.setdefault((ns, target), set()).add(name)
+            for p in passwords:
+                self._by_password.setdefault((ns, p), set()).add(name)
 
     def certificates_naming(self, ns: str | None, secret_name: str) -> list[str]:
         self._prime()
-        return sorted(self._by_secret.get((ns, secret_name), ()))
+        with self._lock:
+            return sorted(self._by_secret.get((ns, secret_name), ()))
 
     def on_certificate(self, event: WatchEvent) -> Iterable[Key]:
         self._prime()
-        if event.type == "DELETED":
+        if event.type == "DELETED" or not isinstance(event.obj, Certificate):
             self._index(event.namespace, event.name, None)
         else:
-            assert isinstance(event.obj, Certificate)
-            self._index(event.namespace, event.name, event.obj.spec.secret_name)
+            self._index(event.namespace, event.name, event.obj)
         return [(event.namespace, event.name)]
 
     def on_secret(self, event: WatchEvent) -> Iterable[Key]:
@@ -118,6 +136,18 @@ class SecretMapper:
         ref = event.obj.controller_ref()
         if ref is not None and ref.kind == "Certificate":
             keys.add((event.namespace, ref.name))
-        for name in self._by_secret.get((event.namespace, event.name), ()):
-            keys.add((event.namespace, name))
+        with self._lock:
+            for name in self._by_secret.get((event.namespace, event.name), ()):
+                keys.add((event.namespace, name))
+            for name in self._by_password.get((event.namespace, event.name), ()):
+                keys.add((event.namespace, name))
         return keys
+
+
+def password_secret_names(cert: Certificate) -> set[str]:
+    ks = cert.spec.keystores
+    names: set[str] = set()
+    for store in (ks.jks, ks.pkcs12) if ks else ():
+        if store is not None and store.password_secret_ref is not None and store.password_secret_ref.name:
+            names.add(store.password_secret_ref.name)
+    return names
