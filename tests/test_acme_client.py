@@ -203,6 +203,12 @@ def test_tls_trust_from_ca_bundle_or_skip(pebble: PebbleServer) -> None:
         AcmeClient(pebble.directory_url, key, ca_bundle=pebble.ca_bundle, skip_tls_verify=True)
 
 
+def test_requests_ca_bundle_variable_is_honoured(pebble: PebbleServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pebble.ca_bundle_path))
+    with AcmeClient(pebble.directory_url, ec.generate_private_key(ec.SECP256R1())) as client:
+        assert client.register(None)
+
+
 def test_ecdsa_account_key_is_accepted(pebble: PebbleServer) -> None:
     with AcmeClient(pebble.directory_url, ec.generate_private_key(ec.SECP384R1()), ca_bundle=pebble.ca_bundle) as c:
         assert c.register(None)

@@ -107,6 +107,13 @@ def _json(response: requests.Response) -> dict[str, Any]:
     return data
 
 
+def _read_environment_once(session: requests.Session, url: str) -> None:
+    """requests re-reads proxy variables from the whole environment on every request,
+    which costs as much as the RS256 signature; read them once for the directory's host."""
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    session.trust_env = False
+
+
 def _remove(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
@@ -132,6 +139,8 @@ class AcmeClient:
         self.key = to_jwk(account_key)
         self._bundle_path: str | None = None
         verify: bool | str = not skip_tls_verify
+        if verify is True:  # what requests would read per request, read once (see below)
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         if ca_bundle:
             self._bundle_path = _write_private_bundle(ca_bundle)
             self._finalizer = weakref.finalize(self, _remove, self._bundle_path)
@@ -147,6 +156,7 @@ class AcmeClient:
             timeout=timeout,
             **kwargs,
         )
+        _read_environment_once(self.net.session, directory_url)
         self._lock = threading.Lock()
         self._client: acme_client.ClientV2 | None = None
 
