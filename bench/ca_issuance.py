@@ -211,7 +211,8 @@ def idle(count: int, work: Path, window: float) -> None:
     print(f"issued {count} certificates in {elapsed:.1f} s (setup for the idle run)")
     daemon = Daemon(work / "store.db", work / "daemon-2.log")
     try:
-        startup = daemon.wait_for_log("initial sync done", timeout=600)
+        startup = daemon.wait_for_log("serving in", timeout=600)
+        sweep = daemon.wait_for_log("initial sync done", timeout=600)
         rss_start = daemon.status("VmRSS")
         cpu0, t0 = daemon.cpu_seconds(), time.monotonic()
         time.sleep(window)  # measuring idleness is the point: nothing should happen meanwhile
@@ -222,7 +223,8 @@ def idle(count: int, work: Path, window: float) -> None:
         store.close()
     idle_pct = 100 * (cpu1 - cpu0) / (t1 - t0)
     print(f"ready certificates                     : {count}")
-    print(f"start-up (spawn to initial sync done)  : {startup:.2f} s (target < 5 s)")
+    print(f"start-up (spawn to serving, timers set) : {startup:.2f} s (target < 5 s)")
+    print(f"initial verification of every object   : {sweep:.2f} s after spawn (runs behind live work)")
     print(f"idle CPU over {window:.0f} s                   : {idle_pct:.3f} % of a core (target < 0.5 %)")
     print(f"resident memory after start / idle     : {rss_start / 1024:.0f} MB / {rss / 1024:.0f} MB (target < 150 MB)")
 

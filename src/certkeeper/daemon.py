@@ -52,6 +52,9 @@ class DaemonOptions:
     enable_certificate_owner_ref: bool = False
     http01_address: str | None = ":80"
     http01_webroot: Path | None = None
+    #: port the HTTP-01 self-check connects to (where the ACME server's validation dials);
+    #: None: the port of http01_address for the built-in responder, 80 with a webroot
+    http01_self_check_port: int | None = None
     acme_http01_solver_nameservers: list[str] = dataclasses.field(default_factory=list)
     dns01_recursive_nameservers: list[str] = dataclasses.field(default_factory=list)
     dns01_recursive_nameservers_only: bool = False
@@ -202,6 +205,10 @@ def _run_leader(store: Store, opts: DaemonOptions, stop: threading.Event, lock: 
     manager = build_manager(store, opts)
     manager.start()
     manager.run_workers()
+    log.info(
+        "serving in %.2fs: watching the store, %d timers armed; verifying every stored object behind live work",
+        time.monotonic() - started, manager.pending_timers(),
+    )
     threading.Thread(target=_report_initial_sync, args=(manager, started, stop), daemon=True).start()
     try:
         while not stop.wait(renew_every):

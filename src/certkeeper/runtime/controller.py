@@ -107,5 +107,10 @@ class Controller:
         """(kind, mapper) pairs; the primary kind is watched by default."""
         return [(self.primary.KIND, same_key)]
 
+    def initial_timer(self, obj: Resource) -> dt.timedelta | None:
+        """At start-up, a wake-up this controller needs for ``obj`` that its stored state
+        alone tells (a renewal time), armed before the sweep over everything reaches it."""
+        return None
+
     def reconcile(self, key: Key) -> Result | None:
         raise NotImplementedError

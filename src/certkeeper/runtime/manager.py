@@ -21,7 +21,8 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 
-from ..store.base import Conflict, NotFound, WatchEvent
+from ..api import registry
+from ..store.base import Conflict, EventType, NotFound, WatchEvent
 from .controller import Context, Controller, Result
 from .queue import Key, RateLimiter, WorkQueue
 
@@ -75,7 +76,7 @@ class Manager:
         self._inflight_lock = threading.Lock()
 
     # -- wiring -----------------------------------------------------------------
-    def _on_event(self, event: WatchEvent) -> None:
+    def _on_event(self, event: WatchEvent, low: bool = False) -> None:
         for name, mapper in self._routes.get(event.kind, []):
             try:
                 keys = mapper(event)
@@ -84,17 +85,35 @@ class Manager:
                 continue
             queue = self.queue_of[name]
             for key in keys:
-                queue.add((name, key))
+                if low:
+                    queue.add_low((name, key))
+                else:
+                    queue.add((name, key))
 
     def start(self) -> None:
-        """Subscribe to changes, then enqueue everything that exists (the initial LIST)."""
+        """Subscribe to changes, then replay everything stored as ADDED events (the
+        initial LIST), through the same mappers and filters as live events: a request that
+        is long finished does not cost its approver a reconcile at every start."""
         self._unwatch = self.ctx.store.watch(self._on_event)
-        listed: dict[type, list[Key]] = {}
+        kinds = {c.primary.KIND: c.primary for c in self.controllers}
         for c in self.controllers:
-            if c.primary not in listed:
-                listed[c.primary] = [(o.namespace, o.name) for o in self.ctx.store.list(c.primary)]
-            for key in listed[c.primary]:
-                self.queue_of[c.name].add((c.name, key))
+            for kind, _ in c.watches():
+                if kind not in kinds:
+                    cls = registry.by_kind(kind)
+                    if cls is not None:
+                        kinds[kind] = cls
+        for kind, cls in kinds.items():
+            if kind not in self._routes:
+                continue
+            for obj in self.ctx.store.list(cls):
+                # timers a controller can arm from the stored state alone (renewals) are
+                # armed now; the full verification of each object waits behind live work
+                for c in self.controllers:
+                    if c.primary is cls:
+                        delay = c.initial_timer(obj)
+                        if delay is not None:
+                            self.queue_of[c.name].add_after((c.name, (obj.namespace, obj.name)), delay)
+                self._on_event(WatchEvent(EventType.ADDED, kind, obj.namespace, obj.name, obj), low=True)
 
     def stop(self) -> None:
         if self._unwatch is not None:

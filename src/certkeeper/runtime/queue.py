@@ -55,6 +55,9 @@ class WorkQueue:
         self._cond = threading.Condition()
         self._queue: deque[Item] = deque()
         self._queued: set[Item] = set()
+        # low priority: the start-up sweep, served only when nothing else is ready
+        self._low: deque[Item] = deque()
+        self._low_set: set[Item] = set()
         self._processing: set[Item] = set()
         self._dirty: set[Item] = set()
         # timers: heap of (due, seq, key); _due holds the earliest due time per key
@@ -69,9 +72,36 @@ class WorkQueue:
         with self._cond:
             self._add_locked(key)
 
+    def add_low(self, key: Item) -> None:
+        """Add behind everything else: work that may wait for live work (the start-up
+        sweep over every stored object). A later ``add`` of the same key promotes it."""
+        with self._cond:
+            if self._shutdown or key in self._processing or key in self._queued or key in self._low_set:
+                return
+            self._low_set.add(key)
+            self._low.append(key)
+            self._cond.notify()
+
+    def _pop_locked(self) -> Item | None:
+        if self._queue:
+            key = self._queue.popleft()
+            self._queued.discard(key)
+        else:
+            while self._low:
+                candidate = self._low.popleft()
+                if candidate in self._low_set:
+                    self._low_set.discard(candidate)
+                    key = candidate
+                    break
+            else:
+                return None
+        self._processing.add(key)
+        return key
+
     def _add_locked(self, key: Item) -> None:
         if self._shutdown:
             return
+        self._low_set.discard(key)  # promoted: it is wanted now
         if key in self._processing:
             self._dirty.add(key)
             return
@@ -123,10 +153,8 @@ class WorkQueue:
         with self._cond:
             while True:
                 next_due = self._fire_due_locked()
-                if self._queue:
-                    key = self._queue.popleft()
-                    self._queued.discard(key)
-                    self._processing.add(key)
+                key = self._pop_locked()
+                if key is not None:
                     return key
                 if self._shutdown:
                     return None
@@ -144,12 +172,7 @@ class WorkQueue:
         """Non-blocking get for synchronous (test) processing."""
         with self._cond:
             self._fire_due_locked()
-            if not self._queue:
-                return None
-            key = self._queue.popleft()
-            self._queued.discard(key)
-            self._processing.add(key)
-            return key
+            return self._pop_locked()
 
     def done(self, key: Item) -> None:
         with self._cond:
@@ -162,7 +185,7 @@ class WorkQueue:
     def ready_len(self) -> int:
         with self._cond:
             self._fire_due_locked()
-            return len(self._queue)
+            return len(self._queue) + len(self._low_set)
 
     def next_due(self) -> dt.datetime | None:
         with self._cond:

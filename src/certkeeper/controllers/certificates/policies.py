@@ -7,7 +7,9 @@ cert-manager's; the reason strings and messages are its user interface.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 
 from cryptography import x509
 
@@ -205,12 +207,53 @@ SECRET_CHECKS: list[Check] = [
 ]
 
 
+class _SecretChecksMemo:
+    """The Secret checks are pure functions of the Certificate's spec and name, the Secret
+    and the current request; trigger and readiness both run them, on every event. Their
+    result is remembered by those objects' uids and resourceVersions (a bounded LRU)."""
+
+    def __init__(self, size: int = 8192) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._memo: OrderedDict[Hashable, tuple[Violation | None]] = OrderedDict()
+
+    @staticmethod
+    def _key(input: Input) -> Hashable | None:
+        cert, secret, cr = input.certificate, input.secret, input.current_request
+        if not cert.uid or cert.metadata.generation is None:
+            return None
+        return (
+            cert.uid, cert.metadata.generation,
+            (secret.uid, secret.metadata.resource_version) if secret else None,
+            (cr.uid, cr.metadata.resource_version) if cr else None,
+        )
+
+    def __call__(self, input: Input) -> Violation | None:
+        key = self._key(input)
+        if key is None:
+            return evaluate(SECRET_CHECKS, input)
+        with self._lock:
+            hit = self._memo.get(key)
+            if hit is not None:
+                self._memo.move_to_end(key)
+                return hit[0]
+        result = evaluate(SECRET_CHECKS, input)
+        with self._lock:
+            self._memo[key] = (result,)
+            if len(self._memo) > self._size:
+                self._memo.popitem(last=False)
+        return result
+
+
+secret_checks = _SecretChecksMemo()
+
+
 def trigger_chain(now: Callable[[], dt.datetime]) -> list[Check]:
-    return [*SECRET_CHECKS, nearing_expiry(now)]
+    return [secret_checks, nearing_expiry(now)]
 
 
 def readiness_chain(now: Callable[[], dt.datetime]) -> list[Check]:
-    return [*SECRET_CHECKS, has_expired(now)]
+    return [secret_checks, has_expired(now)]
 
 
 def evaluate(chain: list[Check], input: Input) -> Violation | None:

@@ -70,7 +70,11 @@ def desired_secret(existing: Secret | None, a: SecretApply) -> Secret:
         prev_labels: set[str] = set()
         prev_ann: set[str] = set()
     else:
-        secret = existing.copy_deep()
+        # a shallow copy with fresh containers: everything changed below is replaced,
+        # never mutated in place (a deep copy of a Secret costs more than the rest)
+        secret = existing.model_copy()
+        secret.metadata = existing.metadata.model_copy()
+        secret.data = dict(existing.data or {})
         prev_data, prev_labels, prev_ann = _owned(existing)
     for k in prev_data - set(a.data):
         secret.remove(k)

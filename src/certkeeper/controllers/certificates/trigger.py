@@ -12,7 +12,7 @@ from collections.abc import Hashable
 
 from ...api import constants as c
 from ...api.certificate import Certificate
-from ...api.meta import parse_time, set_condition
+from ...api.meta import Resource, parse_time, set_condition
 from ...pki.errors import PKIError
 from ...pki.match import request_matches_spec
 from ...runtime.controller import Result
@@ -36,6 +36,12 @@ class TriggerController(CertificateController):
             cert.metadata.generation, issuing_state(cert), s.revision, s.last_failure_time,
             s.failed_issuance_attempts, s.renewal_time,
         )
+
+    def initial_timer(self, obj: Resource) -> dt.timedelta | None:
+        status = obj.status if isinstance(obj, Certificate) else None
+        if status is None or not status.renewal_time:
+            return None
+        return max(parse_time(status.renewal_time) - self.clock.now(), dt.timedelta(0))
 
     def backoff_remaining(self, cert_status_failed: dt.datetime | None, attempts: int | None) -> dt.timedelta | None:
         if cert_status_failed is None:

@@ -54,6 +54,8 @@ class IssuerReadinessController(Controller):
             return None
         itype = issuer_type(issuer)
         signer = self.signers.get(itype or "")
+        acme_status = None
+        result = None
         if signer is None:
             ready, reason, message = False, "IssuerNotSupported", (
                 f'Issuer type "{itype}" is not supported by certkeeper yet; the issuer is stored but '
@@ -62,15 +64,22 @@ class IssuerReadinessController(Controller):
         else:
             r = signer.setup(self.ctx, issuer)
             ready, reason, message = r.ready, r.reason, r.message
+            acme_status = r.acme_status
+            if r.requeue_after is not None:
+                result = Result(r.requeue_after)
         if issuer.status is None:
             issuer.status = IssuerStatus()
         current = get_condition(issuer.status.conditions, c.COND_READY)
         status = "True" if ready else "False"
+        acme_changed = acme_status is not None and acme_status != issuer.status.acme
         if (
             current is not None and current.status == status and current.reason == reason
             and current.message == message and current.observed_generation == issuer.metadata.generation
+            and not acme_changed
         ):
-            return None
+            return result
+        if acme_status is not None:
+            issuer.status.acme = acme_status
         issuer.status.conditions = set_condition(
             issuer.status.conditions, c.COND_READY, status, reason, message,
             self.clock.now(), issuer.metadata.generation,
@@ -78,4 +87,4 @@ class IssuerReadinessController(Controller):
         self.store.update_status(issuer)
         if not ready:
             self.recorder.event(issuer, "Warning", "ErrInitIssuer", f"Error initializing issuer: {message}")
-        return None
+        return result

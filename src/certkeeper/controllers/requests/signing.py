@@ -14,7 +14,7 @@ from ...api.meta import format_time, get_condition, set_condition
 from ...issuers.base import Failed, Issued, Pending, Signer, issuer_type
 from ...pki.chain import parse_certificates
 from ...pki.errors import PKIError
-from ...runtime.controller import Context, Controller, Mapper, Result
+from ...runtime.controller import Context, Controller, Mapper, Result, controller_owner
 from ...runtime.queue import Key
 from ...store.base import EventType, WatchEvent
 from .approver import approval_state
@@ -54,6 +54,8 @@ class SigningController(Controller):
             ("Issuer", self._requests_for_issuer),
             ("ClusterIssuer", self._requests_for_issuer),
             ("Secret", self._requests_for_secret),
+            # ACME: a request waits on the Order it owns
+            ("Order", controller_owner("CertificateRequest")),
         ]
 
     def _pending_requests(self) -> Iterable[CertificateRequest]:
