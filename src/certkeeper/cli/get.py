@@ -1,0 +1,155 @@
+"""``certkeeper get`` and ``certkeeper describe``: reading objects the way kubectl does."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable
+
+import click
+
+from ..api.meta import Resource
+from ..store import NotFound, Store
+from .describe import describe
+from .printers import render
+from .state import CliState, fail, global_options, namespace_for, resolve_kind, server_error, state
+
+OUTPUTS = ("wide", "yaml", "json", "name")
+
+Selector = Callable[[dict[str, str]], bool]
+
+
+def _not_equal(key: str, value: str) -> Selector:
+    return lambda labels: labels.get(key) != value
+
+
+def _absent(key: str) -> Selector:
+    return lambda labels: key not in labels
+
+
+def _present(key: str) -> Selector:
+    return lambda labels: key in labels
+
+
+def parse_selector(text: str | None) -> tuple[dict[str, str], Selector]:
+    """A label selector (``a=b,c!=d,e,!f``): the equalities the store can filter on, and
+    a predicate for all of it."""
+    if not text:
+        return {}, lambda _labels: True
+    equal: dict[str, str] = {}
+    checks: list[Selector] = []
+    for raw in text.split(","):
+        term = raw.strip()
+        if not term:
+            continue
+        if "!=" in term:
+            k, v = (s.strip() for s in term.split("!=", 1))
+            checks.append(_not_equal(k, v))
+        elif "=" in term:
+            k, _, v = term.replace("==", "=", 1).partition("=")
+            equal[k.strip()] = v.strip()
+        elif term.startswith("!"):
+            checks.append(_absent(term[1:].strip()))
+        else:
+            checks.append(_present(term))
+
+    def matches(labels: dict[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in equal.items()) and all(c(labels) for c in checks)
+
+    return equal, matches
+
+
+def list_objects(
+    store: Store, cls: type[Resource], namespace: str | None, selector: str | None
+) -> list[Resource]:
+    equal, matches = parse_selector(selector)
+    objs = store.list(cls, namespace=namespace, labels=equal or None)
+    return sorted((o for o in objs if matches(o.labels())), key=lambda o: (o.namespace or "", o.name))
+
+
+def split_refs(kind: str, names: tuple[str, ...]) -> tuple[type[Resource], list[str]]:
+    """``get cert foo bar`` and ``get cert/foo cert/bar``: one kind and its names."""
+    if "/" not in kind:
+        return resolve_kind(kind), list(names)
+    refs = [kind, *names]
+    kinds = {r.partition("/")[0] for r in refs}
+    if len(kinds) != 1 or any("/" not in r for r in refs):
+        fail("error: there is no need to specify a resource type as a separate argument when passing arguments in resource/name form")
+    return resolve_kind(kinds.pop()), [r.partition("/")[2] for r in refs]
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+def _no_resources(cls: type[Resource], st: CliState, all_namespaces: bool) -> str:
+    if all_namespaces or not cls.NAMESPACED:
+        return "No resources found"
+    return f"No resources found in {st.ns} namespace."
+
+
+@click.command("get")
+@click.argument("kind")
+@click.argument("names", nargs=-1)
+@click.option("-o", "--output", type=click.Choice(OUTPUTS), default=None, help="Output format.")
+@click.option("-A", "--all-namespaces", is_flag=True, help="List across all namespaces.")
+@click.option("-l", "--selector", default=None, help="Label selector (a=b,c!=d).")
+@global_options()
+def get_cmd(kind: str, names: tuple[str, ...], output: str | None, all_namespaces: bool, selector: str | None) -> None:
+    """Display one or many objects."""
+    st = state()
+    cls, wanted = split_refs(kind, names)
+    store = st.store()
+    if wanted:
+        objs: list[Resource] = []
+        missing: list[str] = []
+        for name in wanted:
+            try:
+                objs.append(store.get(cls, namespace_for(cls, st.ns), name))
+            except NotFound as e:
+                missing.append(server_error(e))
+        if objs:
+            text = render(objs, output, _now(), single=len(wanted) == 1)
+            click.echo(text, nl=False)
+        for m in missing:
+            click.echo(m, err=True)
+        if missing:
+            raise click.exceptions.Exit(1)
+        return
+    namespace = None if all_namespaces else namespace_for(cls, st.ns)
+    objs = list_objects(store, cls, namespace, selector)
+    if not objs and output not in ("json", "yaml"):
+        click.echo(_no_resources(cls, st, all_namespaces), err=True)
+        return
+    with_ns = all_namespaces and cls.NAMESPACED
+    click.echo(render(objs, output, _now(), single=False, with_namespace=with_ns), nl=False)
+
+
+@click.command("describe")
+@click.argument("kind")
+@click.argument("names", nargs=-1)
+@click.option("-A", "--all-namespaces", is_flag=True, help="Describe across all namespaces.")
+@click.option("-l", "--selector", default=None, help="Label selector (a=b,c!=d).")
+@global_options()
+def describe_cmd(kind: str, names: tuple[str, ...], all_namespaces: bool, selector: str | None) -> None:
+    """Show details of objects (all of a kind when no name is given)."""
+    st = state()
+    cls, wanted = split_refs(kind, names)
+    store = st.store()
+    if not wanted:
+        namespace = None if all_namespaces else namespace_for(cls, st.ns)
+        objs = list_objects(store, cls, namespace, selector)
+        if not objs:
+            click.echo(_no_resources(cls, st, all_namespaces), err=True)
+        click.echo("\n\n".join(describe(o) for o in objs), nl=False)
+        return
+    failed = False
+    texts: list[str] = []
+    for name in wanted:
+        try:
+            texts.append(describe(store.get(cls, namespace_for(cls, st.ns), name)))
+        except NotFound as e:
+            click.echo(server_error(e), err=True)
+            failed = True
+    click.echo("\n\n".join(texts), nl=False)
+    if failed:
+        raise click.exceptions.Exit(1)

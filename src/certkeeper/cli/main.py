@@ -1,0 +1,42 @@
+"""The ``certkeeper`` command: kubectl's verbs over the store, cmctl's verbs, and ``run``."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .apply import apply_cmd, delete_cmd
+from .cmctl import approve_cmd, deny_cmd, renew_cmd
+from .get import describe_cmd, get_cmd
+from .inspect import inspect_group
+from .run import run_cmd
+from .state import CliState, global_options
+from .status import status_group
+from .wait import wait_cmd
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@global_options(envvar=True)
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Keep X.509 certificates issued and renewed, with cert-manager's resources."""
+    st = ctx.ensure_object(CliState)
+    ctx.call_on_close(st.close)
+
+
+@cli.command("version")
+@global_options()
+def version_cmd() -> None:
+    """Print the version."""
+    click.echo(f"certkeeper version {__version__}")
+
+
+for command in (
+    run_cmd, apply_cmd, get_cmd, describe_cmd, delete_cmd, wait_cmd,
+    status_group, renew_cmd, approve_cmd, deny_cmd, inspect_group,
+):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="certkeeper")

@@ -1,0 +1,216 @@
+"""kubectl's output formats: tables with the CRDs' printer columns, json, yaml and name.
+
+The columns are cert-manager's ``+kubebuilder:printcolumn`` markers: ``priority=1``
+columns appear only with ``-o wide``. Missing values print empty, as the API server's
+table convertor leaves a column with no JSONPath result empty.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from ..api.meta import Resource, parse_time
+from .state import object_ref
+
+Getter = Callable[[dict[str, Any], _dt.datetime], str]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    get: Getter
+    wide_only: bool = False
+
+
+def human_duration(d: _dt.timedelta) -> str:
+    """k8s.io/apimachinery duration.HumanDuration, the AGE column of kubectl."""
+    seconds = int(d.total_seconds())
+    if seconds < -1:
+        return "<invalid>"
+    if seconds < 0:
+        return "0s"
+    if seconds < 60 * 2:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 10:
+        s = seconds % 60
+        return f"{minutes}m" if s == 0 else f"{minutes}m{s}s"
+    if minutes < 60 * 3:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 8:
+        m = minutes % 60
+        return f"{hours}h" if m == 0 else f"{hours}h{m}m"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        h = hours % 24
+        return f"{hours // 24}d" if h == 0 else f"{hours // 24}d{h}h"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        dy = (hours // 24) % 365
+        return f"{hours // 24 // 365}y" if dy == 0 else f"{hours // 24 // 365}y{dy}d"
+    return f"{hours // 24 // 365}y"
+
+
+def _path(d: Any, *keys: str) -> Any:
+    for k in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(k)
+    return d
+
+
+def _text(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def field(*keys: str) -> Getter:
+    return lambda d, _now: _text(_path(d, *keys))
+
+
+def condition(ctype: str, attr: str = "status") -> Getter:
+    def get(d: dict[str, Any], _now: _dt.datetime) -> str:
+        for c in _path(d, "status", "conditions") or []:
+            if isinstance(c, dict) and c.get("type") == ctype:
+                return _text(c.get(attr))
+        return ""
+
+    return get
+
+
+def age(d: dict[str, Any], now: _dt.datetime) -> str:
+    ts = _path(d, "metadata", "creationTimestamp")
+    if not ts:
+        return "<unknown>"
+    return human_duration(now - parse_time(ts))
+
+
+def _secret_data(d: dict[str, Any], _now: _dt.datetime) -> str:
+    return str(len(d.get("data") or {}))
+
+
+def _namespace_status(d: dict[str, Any], _now: _dt.datetime) -> str:
+    return _text(_path(d, "status", "phase")) or "Active"
+
+
+AGE = Column("AGE", age)
+READY_STATUS = Column("STATUS", condition("Ready", "message"), wide_only=True)
+
+COLUMNS: dict[str, list[Column]] = {
+    "Certificate": [
+        Column("READY", condition("Ready")),
+        Column("SECRET", field("spec", "secretName")),
+        Column("ISSUER", field("spec", "issuerRef", "name"), wide_only=True),
+        READY_STATUS,
+        Column("EXPIRATION", field("status", "notAfter"), wide_only=True),
+        AGE,
+    ],
+    "CertificateRequest": [
+        Column("APPROVED", condition("Approved")),
+        Column("DENIED", condition("Denied")),
+        Column("READY", condition("Ready")),
+        Column("ISSUER", field("spec", "issuerRef", "name")),
+        Column("REQUESTER", field("spec", "username")),
+        READY_STATUS,
+        AGE,
+    ],
+    "Issuer": [Column("READY", condition("Ready")), READY_STATUS, AGE],
+    "ClusterIssuer": [Column("READY", condition("Ready")), READY_STATUS, AGE],
+    "Order": [
+        Column("STATE", field("status", "state")),
+        Column("ISSUER", field("spec", "issuerRef", "name"), wide_only=True),
+        Column("REASON", field("status", "reason"), wide_only=True),
+        AGE,
+    ],
+    "Challenge": [
+        Column("STATE", field("status", "state")),
+        Column("DOMAIN", field("spec", "dnsName")),
+        Column("REASON", field("status", "reason"), wide_only=True),
+        AGE,
+    ],
+    "Secret": [Column("TYPE", field("type")), Column("DATA", _secret_data), AGE],
+    "Namespace": [Column("STATUS", _namespace_status), AGE],
+}
+
+
+def format_table(rows: Sequence[Sequence[str]]) -> str:
+    """kubectl's tabwriter: columns padded to the widest cell plus three spaces."""
+    if not rows:
+        return ""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for r in rows:
+        cells = [c.ljust(widths[i] + 3) if i < len(r) - 1 else c for i, c in enumerate(r)]
+        lines.append("".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def table(
+    objs: Sequence[Resource], now: _dt.datetime, wide: bool = False, with_namespace: bool = False
+) -> str:
+    kind = type(objs[0]).KIND if objs else ""
+    columns = [c for c in COLUMNS.get(kind, [AGE]) if wide or not c.wide_only]
+    header = (["NAMESPACE"] if with_namespace else []) + ["NAME"] + [c.name for c in columns]
+    rows = [header]
+    for obj in objs:
+        d = obj.to_dict()
+        row = [obj.namespace or ""] if with_namespace else []
+        row.append(obj.name)
+        row.extend(c.get(d, now) for c in columns)
+        rows.append(row)
+    return format_table(rows)
+
+
+def as_list(objs: Sequence[Resource]) -> dict[str, Any]:
+    """kubectl's shape for several objects."""
+    return {
+        "apiVersion": "v1",
+        "items": [o.to_dict() for o in objs],
+        "kind": "List",
+        "metadata": {"resourceVersion": ""},
+    }
+
+
+def dump_json(data: Any) -> str:
+    """kubectl -o json: four spaces, keys sorted (Go marshals maps sorted)."""
+    return json.dumps(data, indent=4, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+class _KubeDumper(yaml.SafeDumper):
+    """Quote with double quotes where quoting is needed, as kubectl's YAML printer does."""
+
+    def choose_scalar_style(self) -> str:
+        style: str = super().choose_scalar_style()
+        return '"' if style == "'" else style
+
+
+def dump_yaml(data: Any) -> str:
+    return yaml.dump(data, Dumper=_KubeDumper, sort_keys=True, default_flow_style=False, allow_unicode=True)
+
+
+def render(
+    objs: Sequence[Resource],
+    output: str | None,
+    now: _dt.datetime,
+    single: bool,
+    with_namespace: bool = False,
+) -> str:
+    """``single``: the user named exactly one object, so json/yaml print it bare."""
+    if output in ("json", "yaml"):
+        data: Any = objs[0].to_dict() if single and len(objs) == 1 else as_list(objs)
+        return dump_json(data) if output == "json" else dump_yaml(data)
+    if output == "name":
+        return "".join(object_ref(o) + "\n" for o in objs)
+    return table(objs, now, wide=output == "wide", with_namespace=with_namespace)

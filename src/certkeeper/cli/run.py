@@ -1,0 +1,118 @@
+"""``certkeeper run``: the daemon in the foreground, logging to stderr.
+
+SIGTERM and SIGINT only set the stop Event: the daemon finishes what it is doing,
+releases its lease and returns 0, so a service manager sees a clean stop.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from ..daemon import DaemonOptions, run
+from ..pki.durations import parse_duration
+from .state import global_options, state
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(verbose: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose > 0 else logging.INFO)
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> _dt.timedelta:
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e), ctx, param) from None
+
+
+def _host_ports(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
+    items = [v.strip() for v in (value or "").split(",") if v.strip()]
+    for item in items:
+        host, sep, port = item.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise click.BadParameter(f"{item!r} is not HOST:PORT", ctx, param)
+    return items
+
+
+@click.command("run")
+@click.option("--secrets-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write every certificate Secret as files under DIR/<namespace>/<name>/.")
+@click.option("--on-renew", default=None, metavar="CMD", help="Command run after a Secret's files change.")
+@click.option("--cluster-resource-namespace", default="cert-manager", show_default=True,
+              help="Namespace of the Secrets that ClusterIssuers refer to.")
+@click.option("--http01-address", default=":80", show_default=True, metavar="HOST:PORT",
+              help="Address of the built-in HTTP-01 responder ('' to disable).")
+@click.option("--http01-webroot", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write HTTP-01 tokens under DIR/.well-known/acme-challenge instead.")
+@click.option("--acme-http01-solver-nameservers", default=None, callback=_host_ports, metavar="HOST:PORT,...",
+              help="Nameservers for the HTTP-01 self check.")
+@click.option("--dns01-recursive-nameservers", default=None, callback=_host_ports, metavar="HOST:PORT,...",
+              help="Recursive nameservers for DNS-01 propagation checks.")
+@click.option("--dns01-recursive-nameservers-only", is_flag=True,
+              help="Use only the recursive nameservers for DNS-01 checks.")
+@click.option("--max-concurrent-challenges", type=click.IntRange(min=1), default=60, show_default=True)
+@click.option("--certificate-request-minimum-backoff-duration", "min_backoff", default="1h", show_default=True,
+              callback=_duration, help="First back-off after a failed issuance (Go duration).")
+@click.option("--certificate-request-maximum-backoff-duration", "max_backoff", default="32h", show_default=True,
+              callback=_duration, help="Longest back-off after failed issuances (Go duration).")
+@click.option("--enable-certificate-owner-ref", is_flag=True,
+              help="Make each Certificate the owner of its Secret (deleted with it).")
+@global_options()
+def run_cmd(
+    secrets_dir: Path | None,
+    on_renew: str | None,
+    cluster_resource_namespace: str,
+    http01_address: str,
+    http01_webroot: Path | None,
+    acme_http01_solver_nameservers: list[str],
+    dns01_recursive_nameservers: list[str],
+    dns01_recursive_nameservers_only: bool,
+    max_concurrent_challenges: int,
+    min_backoff: _dt.timedelta,
+    max_backoff: _dt.timedelta,
+    enable_certificate_owner_ref: bool,
+) -> None:
+    """Run the controllers in the foreground until SIGTERM or SIGINT."""
+    st = state()
+    configure_logging(st.verbose)
+    opts = DaemonOptions(
+        secrets_dir=secrets_dir,
+        on_renew=on_renew,
+        cluster_resource_namespace=cluster_resource_namespace,
+        min_backoff=min_backoff,
+        max_backoff=max_backoff,
+        enable_certificate_owner_ref=enable_certificate_owner_ref,
+        http01_address=http01_address or None,
+        http01_webroot=http01_webroot,
+        acme_http01_solver_nameservers=acme_http01_solver_nameservers,
+        dns01_recursive_nameservers=dns01_recursive_nameservers,
+        dns01_recursive_nameservers_only=dns01_recursive_nameservers_only,
+        max_concurrent_challenges=max_concurrent_challenges,
+    )
+    stop = threading.Event()
+    log = logging.getLogger("certkeeper.cli")
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        code = run(st.store(), opts, stop)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    raise click.exceptions.Exit(code)
