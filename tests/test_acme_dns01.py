@@ -3,8 +3,12 @@ discovery, CNAME following and propagation checks (including TCP fallback)."""
 
 from __future__ import annotations
 
+import ssl
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import dns.message
 import dns.query
@@ -23,7 +27,7 @@ from certkeeper.acme.dns01.resolve import (
 from certkeeper.acme.dns01.rfc2136 import RFC2136Provider, from_config
 from certkeeper.acme.nameserver import split_nameserver
 from certkeeper.api.acme import ACMEIssuerDNS01ProviderRFC2136
-from tests.peers import BindServer, free_port
+from tests.peers import BindServer, free_port, make_tls_ca_and_server_cert
 
 pytest_plugins = ["tests.peers"]
 
@@ -287,3 +291,72 @@ def test_large_answers_fall_back_to_tcp(bind: BindServer, rfc2136: RFC2136Provid
     finally:
         for value in values:
             rfc2136.cleanup(fqdn, "example.test.", value)
+
+
+# --------------------------------------------------------------------------- DNS over HTTPS
+
+
+class _DoHHandler(BaseHTTPRequestHandler):
+    """A real RFC 8484 endpoint in front of BIND (POST /dns-query)."""
+
+    server: _DoHServer
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path != "/dns-query" or self.headers.get("Content-Type") != "application/dns-message":
+            self.send_response(415)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        answer = dns.query.tcp(dns.message.from_wire(body), self.server.bind.host, port=self.server.bind.port, timeout=5)
+        wire = answer.to_wire()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/dns-message")
+        self.send_header("Content-Length", str(len(wire)))
+        self.end_headers()
+        self.wfile.write(wire)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        return None
+
+
+class _DoHServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, bind: BindServer) -> None:
+        super().__init__(("127.0.0.1", 0), _DoHHandler)
+        self.bind = bind
+
+
+@pytest.fixture
+def doh_url(bind: BindServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    ca, cert, key = make_tls_ca_and_server_cert(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca))
+    server = _DoHServer(bind)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/dns-query"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_propagation_and_zone_over_doh(doh_url: str, rfc2136: RFC2136Provider) -> None:
+    fqdn = unique_fqdn("doh")
+    assert check_propagation(fqdn, VALUE, nameservers=[doh_url], authoritative=False) == (
+        f'DNS record for "{fqdn}" not yet propagated'
+    )
+    rfc2136.present(fqdn, "example.test.", VALUE)
+    try:
+        assert check_propagation(fqdn, VALUE, nameservers=[doh_url], authoritative=False) is None
+        assert find_zone(unique_fqdn("doh-zone"), [doh_url]) == "example.test."
+        wrong_path = doh_url.replace("/dns-query", "/other")
+        reason = check_propagation(fqdn, VALUE, nameservers=[wrong_path], authoritative=False)
+        assert reason is not None and "HTTP 415" in reason
+    finally:
+        rfc2136.cleanup(fqdn, "example.test.", VALUE)

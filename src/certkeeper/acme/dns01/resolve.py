@@ -22,6 +22,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
+from certkeeper.acme.dns01.doh import DoHError, doh_query
 from certkeeper.acme.nameserver import DEFAULT_DNS_PORT, join_nameserver, split_nameserver
 
 DEFAULT_QUERY_TIMEOUT = 10.0
@@ -50,7 +51,7 @@ def query(
     timeout: float = DEFAULT_QUERY_TIMEOUT,
 ) -> dns.message.Message:
     """Ask each server in turn; the first answer wins. UDP first, TCP when the answer is
-    truncated or UDP timed out (cert-manager's dnsQuery)."""
+    truncated or UDP timed out (cert-manager's dnsQuery); ``https://`` servers use DoH."""
     if not nameservers:
         raise DNSLookupError("no nameservers configured")
     request = dns.message.make_query(to_fqdn(name), rdtype, use_edns=True, payload=1232)
@@ -58,6 +59,12 @@ def query(
         request.flags &= ~dns.flags.RD
     errors: list[str] = []
     for server in nameservers:
+        if server.startswith("https://"):
+            try:
+                return doh_query(request, server, timeout=timeout)
+            except DoHError as exc:
+                errors.append(str(exc))
+                continue
         host, port = split_nameserver(server)
         try:
             response = dns.query.udp(request, host, port=port, timeout=timeout)
@@ -226,7 +233,7 @@ def check_propagation(
             fqdn = _cname_target(first, fqdn)
         servers = list(nameservers)
         if authoritative:
-            given = dict(split_nameserver(ns) for ns in nameservers)
+            given = dict(split_nameserver(ns) for ns in nameservers if not ns.startswith("https://"))
             servers = []
             for host in authoritative_nameservers(fqdn, nameservers, timeout=timeout):
                 address = _address_of(host, nameservers, timeout)
