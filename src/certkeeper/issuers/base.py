@@ -7,8 +7,10 @@ Signers are looked up by the issuer spec field that is set (``selfSigned``, ``ca
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Protocol
 
+from ..api.acme import ACMEIssuerStatus
 from ..api.certificate import CertificateRequest
 from ..api.issuer import Issuer
 from ..runtime.controller import Context
@@ -42,6 +44,10 @@ class IssuerReadiness:
     ready: bool
     reason: str
     message: str
+    #: ACME account state to store in ``status.acme`` (None: leave it as it is)
+    acme_status: ACMEIssuerStatus | None = None
+    #: look again after this long (a server that was unreachable), None: wait for events
+    requeue_after: dt.timedelta | None = None
 
 
 class Signer(Protocol):
