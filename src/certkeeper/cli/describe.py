@@ -118,7 +118,7 @@ def describe(obj: Resource) -> str:
 def _secret_body(secret: Secret) -> list[str]:
     lines = ["", f"Type:  {secret.type or 'Opaque'}", "", "Data", "===="]
     data = secret.decoded()
-    width = max((len(k) for k in data), default=0) + 2
+    width = max((len(k) for k in data), default=0) + 3
     for k in sorted(data):
         lines.append(f"{k + ':':<{width}}{len(data[k])} bytes")
     return lines
