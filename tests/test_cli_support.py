@@ -17,7 +17,8 @@ from cryptography.x509.oid import NameOID
 
 from certkeeper.api.core import Secret
 from certkeeper.cli.main import cli
-from certkeeper.store import SqliteStore
+from certkeeper.cli.state import CliState
+from certkeeper.store import SqliteStore, Store
 
 ISSUER_AND_CERT = """\
 apiVersion: cert-manager.io/v1
@@ -49,6 +50,10 @@ class Cli:
 
     def __call__(self, *args: str, input: str | None = None) -> Result:
         return self.runner.invoke(cli, list(args), input=input, env={"CERTKEEPER_STORE": self.url})
+
+    def on(self, store: Store, *args: str) -> Result:
+        """Run against an already open store (a test harness's), which stays open."""
+        return self.runner.invoke(cli, list(args), obj=CliState(_store=store))
 
     def store(self) -> SqliteStore:
         return SqliteStore(self.path)

@@ -30,7 +30,9 @@ class CliState:
     store_url: str | None = None
     namespace: str | None = None
     verbose: int = 0
+    #: a store given by the caller (an embedding program, a test) is used and left open
     _store: Store | None = None
+    _owns_store: bool = False
 
     @property
     def ns(self) -> str:
@@ -42,12 +44,13 @@ class CliState:
             url = self.store_url or str(default_store_path())
             try:
                 self._store = open_store(url)
+                self._owns_store = True
             except (ValueError, OSError) as e:
                 fail(f"cannot open store {url}: {e}")
         return self._store
 
     def close(self) -> None:
-        if self._store is not None:
+        if self._store is not None and self._owns_store:
             self._store.close()
             self._store = None
 

@@ -170,15 +170,14 @@ def _why_lines(cert: Certificate, cr: CertificateRequest | None) -> list[str]:
     issuing = get_condition(conds, c.COND_ISSUING)
     if issuing is not None:
         lines.append("  " + _condition_line(issuing))
-    if cr is not None and cr.status is not None:
+    if cr is not None:
+        cr_conds = cr.status.conditions if cr.status else None
         for ctype in (c.COND_DENIED, c.COND_INVALID_REQUEST, c.COND_READY):
-            cond = get_condition(cr.status.conditions, ctype)
+            cond = get_condition(cr_conds, ctype)
             if cond is not None and (ctype != c.COND_READY or cond.status != "True"):
                 lines.append(f'  CertificateRequest "{cr.name}": ' + _condition_line(cond))
                 break
-        if get_condition(cr.status.conditions, c.COND_APPROVED) is None and get_condition(
-            cr.status.conditions, c.COND_DENIED
-        ) is None:
+        if get_condition(cr_conds, c.COND_APPROVED) is None and get_condition(cr_conds, c.COND_DENIED) is None:
             lines.append(f'  CertificateRequest "{cr.name}" is waiting for approval (certkeeper approve {cr.name})')
     if status and status.last_failure_time:
         attempts = status.failed_issuance_attempts or 0
