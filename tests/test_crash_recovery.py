@@ -124,7 +124,7 @@ def test_sigkill_during_issuance_converges(tmp_path: Path) -> None:
     manifests = tmp_path / "m.yaml"
     manifests.write_text(CA_SETUP + "---\n" + "---\n".join(leaf_certificate(f"c{i}") for i in range(40)))
     env = {**os.environ, "CERTKEEPER_STORE": str(db)}
-    cli = [sys.executable, "-m", "certkeeper.cli.main"]
+    cli = [sys.executable, "-m", "certkeeper"]
     subprocess.run([*cli, "apply", "-f", str(manifests)], check=True, env=env, capture_output=True)
     for delay in (0.3, 0.6, 0.9, 1.2, 1.5):
         proc = subprocess.Popen([*cli, "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -133,11 +133,11 @@ def test_sigkill_during_issuance_converges(tmp_path: Path) -> None:
         proc.wait()
     proc = subprocess.Popen([*cli, "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        for name in [f"c{i}" for i in range(40)] + ["root-ca"]:
-            subprocess.run(
-                [*cli, "wait", f"certificate/{name}", "--for", "condition=Ready", "--timeout", "120s"],
-                check=True, env=env, capture_output=True,
-            )
+        names = [f"certificate/c{i}" for i in range(40)] + ["certificate/root-ca"]
+        subprocess.run(
+            [*cli, "wait", *names, "--for", "condition=Ready", "--timeout", "120s"],
+            check=True, env=env, capture_output=True,
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
