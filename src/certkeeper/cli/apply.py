@@ -8,14 +8,18 @@ and everything but ``status`` come from the manifest; status, uid and creation t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ..api.core import Secret
-from ..api.loader import LoadResult, load_paths
 from ..api.meta import Resource
 from ..store import Conflict, NotFound, Store, StoreError
 from .get import split_refs
 from .state import fail, global_options, namespace_for, object_ref, qualified, server_error, state
+
+if TYPE_CHECKING:
+    from ..api.loader import LoadResult
 
 _MANIFEST_ONLY = {"api_version", "kind", "metadata", "status"}
 _CONFLICT_RETRIES = 5
@@ -66,6 +70,8 @@ def _namespace_mismatches(result: LoadResult, namespace: str | None) -> list[str
 
 
 def _load(files: tuple[str, ...]) -> LoadResult:
+    from ..api.loader import load_paths  # validation is only needed by the verbs that read manifests
+
     st = state()
     result = load_paths(list(files), default_namespace=st.ns)
     result.errors.extend(_namespace_mismatches(result, st.namespace))
