@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from certkeeper.api.acme import Challenge, Order
 from certkeeper.api.certificate import Certificate, CertificateRequest
 from certkeeper.api.meta import get_condition
 from certkeeper.pki.chain import parse_certificates
@@ -170,3 +171,50 @@ def test_version(tmp_path: Path) -> None:
     r = Cli(tmp_path)("version")
     assert r.exit_code == 0 and r.stdout.startswith("certkeeper version ")
     assert not (tmp_path / "store.db").exists()  # no store opened for it
+
+
+def test_status_shows_the_acme_order_and_challenges_of_the_request(tmp_path: Path) -> None:
+    ck = Cli(tmp_path)
+    with ck.store() as store:
+        cert = store.create(Certificate.model_validate({
+            "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+            "metadata": {"name": "site", "namespace": "default"},
+            "spec": {"secretName": "site-tls", "dnsNames": ["site.example"],
+                     "issuerRef": {"name": "le", "kind": "ClusterIssuer"}},
+        }))
+        cr = CertificateRequest.new("site-1", "default")
+        cr.metadata.annotations = {"cert-manager.io/certificate-revision": "1"}
+        cr.metadata.owner_references = [cert.as_owner()]
+        cr.spec.request = "LS0tLS1CRUdJTg=="
+        cr = store.create(cr)
+        order = Order.model_validate({
+            "apiVersion": "acme.cert-manager.io/v1", "kind": "Order",
+            "metadata": {"name": "site-1-123", "namespace": "default"},
+            "spec": {"request": "LS0tLS1CRUdJTg==", "issuerRef": {"name": "le"}, "dnsNames": ["site.example"]},
+            "status": {"state": "pending", "url": "https://acme.test/order/1", "authorizations": [
+                {"url": "https://acme.test/authz/1", "identifier": "site.example", "initialState": "pending",
+                 "wildcard": False}]},
+        })
+        order.metadata.owner_references = [cr.as_owner()]
+        order = store.create(order)
+        challenge = Challenge.model_validate({
+            "apiVersion": "acme.cert-manager.io/v1", "kind": "Challenge",
+            "metadata": {"name": "site-1-123-456", "namespace": "default"},
+            "spec": {"type": "HTTP-01", "token": "tok", "dnsName": "site.example", "key": "tok.thumb",
+                     "url": "https://acme.test/chall/1", "authorizationURL": "https://acme.test/authz/1"},
+            "status": {"state": "pending", "processing": True, "presented": True,
+                       "reason": "Waiting for HTTP-01 challenge propagation"},
+        })
+        challenge.metadata.owner_references = [order.as_owner()]
+        store.create(challenge)
+    r = ck("status", "certificate", "site")
+    assert r.exit_code == 0, r.output
+    out = r.stdout
+    assert "Issuer:\n  Name: le\n  Kind: ClusterIssuer\n  error when finding ClusterIssuer \"le\": not found" in out
+    assert "CertificateRequest:\n  Name: site-1\n" in out
+    assert "Order:\n  Name: site-1-123\n  State: pending, Reason: \n" in out
+    assert "URL: https://acme.test/authz/1, Identifier: site.example, Initial State: pending, Wildcard: false" in out
+    assert ("Challenges:\n- Name: site-1-123-456, Type: HTTP-01, Token: tok, Domain: site.example, State: pending, "
+            "Reason: Waiting for HTTP-01 challenge propagation, Processing: true, Presented: true\n") in out
+    assert "Not Ready because:\n  the Certificate has no Ready condition yet" in out
+    assert "tok.thumb" not in out  # the key authorization is not shown

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import signal
-import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -17,17 +16,8 @@ from types import FrameType
 import click
 
 from ..pki.durations import parse_duration
+from .logs import configure_logging
 from .state import global_options, state
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-def configure_logging(verbose: int) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose > 0 else logging.INFO)
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str) -> _dt.timedelta:

@@ -8,7 +8,6 @@ verb, and both write into one ``CliState`` (the later, more specific one wins).
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -19,6 +18,7 @@ from ..api.meta import Resource
 from ..store import NotFound, Store, StoreError, default_store_path, open_store
 from ..store.base import AlreadyExists, Conflict, Invalid
 from ..store.sqlite import resource_name
+from .logs import configure_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,15 +66,11 @@ def _setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
         st = ctx.ensure_object(CliState)
         if attr == "verbose":
             st.verbose = max(st.verbose, int(value))
-            _configure_verbosity(st.verbose)
+            configure_logging(st.verbose)
         else:
             setattr(st, attr, value)
 
     return callback
-
-
-def _configure_verbosity(level: int) -> None:
-    logging.getLogger("certkeeper").setLevel(logging.DEBUG if level > 0 else logging.INFO)
 
 
 def global_options(envvar: bool = False) -> Callable[[F], F]:
