@@ -13,13 +13,14 @@ import datetime as dt
 
 from ...acme import resources as r
 from ...acme.client import AcmeClient
-from ...acme.errors import AcmeTerminalError
+from ...acme.errors import AcmeProtocolError, AcmeRetryableError, AcmeTerminalError
 from ...api.acme import Challenge, ChallengeStatus, is_final_state
 from ...api.meta import format_time, parse_time
 from ...pki.durations import format_duration, parse_duration
 from ...runtime.controller import Context, Controller, Result
 from ...runtime.queue import Key
 from . import accounts
+from .accounts import AccountNotAvailable
 from .common import PollSchedule, account_gone, issuer_for, lost_account
 from .orders import FINALIZER
 from .solvers import SolverFailure, solver_for
@@ -27,6 +28,7 @@ from .solvers import SolverFailure, solver_for
 LEGACY_FINALIZER = "finalizer.acme.cert-manager.io"
 ACCEPTED = r.PROCESSING
 """``state`` after the challenge was answered: the server is validating."""
+ACCEPT_ERROR = "Error accepting challenge"
 
 
 class ChallengeController(Controller):
@@ -68,16 +70,22 @@ class ChallengeController(Controller):
         issuer = issuer_for(self.ctx, ns, ch.spec.issuer_ref)
         if issuer is None or issuer.spec.acme is None:
             return None
-        client = accounts.client_for(self.ctx, issuer)
         try:
+            client = accounts.client_for(self.ctx, issuer)
             return self._sync(key, ch, client)
+        except (AcmeRetryableError, AcmeProtocolError, AccountNotAvailable) as e:
+            delay = self.retries.next(key, getattr(e, "retry_after", None))
+            self.log.warning("challenge %s/%s: %s; retrying in %.1fs", ns, name, e, delay.total_seconds())
+            return Result(delay)
         except AcmeTerminalError as e:
             if account_gone(e):
-                raise lost_account(self.ctx, issuer, e) from e
+                lost = lost_account(self.ctx, issuer, e)
+                self.log.warning("challenge %s/%s: %s", ns, name, lost)
+                return Result(self.retries.next(key))
+            # cert-manager's handleError: a malformed request means the challenge is gone
             st.state = "expired" if e.code == "malformed" else "errored"
-            st.reason = f"{st.reason}: {e}" if st.reason and st.reason.startswith("Error accepting") else (
-                f"Failed to retrieve Order resource: {e}" if not st.reason else f"{st.reason}: {e}"
-            )
+            prefix = ACCEPT_ERROR if st.reason == ACCEPT_ERROR else "Failed to retrieve Order resource"
+            st.reason = f"{prefix}: {e}"
             self._save(ch)
             self.recorder.event(ch, "Warning", "Failed", st.reason)
             return None
@@ -159,7 +167,7 @@ class ChallengeController(Controller):
         try:
             answered = client.answer_challenge(ch.spec.url or "")
         except AcmeTerminalError:
-            st.reason = "Error accepting challenge"
+            st.reason = ACCEPT_ERROR
             raise
         st.state = answered.status if answered.status in (r.VALID, r.INVALID) else ACCEPTED
         st.reason = None

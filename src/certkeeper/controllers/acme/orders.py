@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from ...acme import resources as r
 from ...acme.client import AcmeClient
-from ...acme.errors import AcmeTerminalError
+from ...acme.errors import AcmeProtocolError, AcmeRetryableError, AcmeTerminalError
 from ...api.acme import (
     CHALLENGE_HTTP01,
     ORDER_PENDING,
@@ -40,6 +40,7 @@ from ...runtime.controller import Context, Controller, Mapper, Result, controlle
 from ...runtime.queue import Key
 from ...store.base import NotFound, WatchEvent
 from . import accounts
+from .accounts import AccountNotAvailable
 from .common import PollSchedule, account_gone, issuer_for, lost_account, refers_to
 from .names import compute_name
 from .solverpicker import ACME_TYPES, OfferedChallenge, SolverError, apply_overrides, pick_solver
@@ -76,6 +77,7 @@ class OrderController(Controller):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.polls = PollSchedule(0.05, 5.0)
+        self.retries = PollSchedule(0.2, 300.0)
 
     def watches(self) -> list[tuple[str, Mapper]]:
         return [
@@ -127,17 +129,29 @@ class OrderController(Controller):
         issuer = issuer_for(self.ctx, ns, order.spec.issuer_ref)
         if issuer is None or issuer.spec.acme is None:
             return None  # an Issuer event brings us back
-        client = accounts.client_for(self.ctx, issuer)
         try:
-            return self._sync(key, order, issuer, client)
+            client = accounts.client_for(self.ctx, issuer)
+            result = self._sync(key, order, issuer, client)
         except _Errored as e:
             self.polls.reset(key)
+            self.retries.reset(key)
             self._errored(order, str(e))
             return None
         except AcmeTerminalError as e:
-            if account_gone(e):
-                raise lost_account(self.ctx, issuer, e) from e
-            raise
+            if not account_gone(e):
+                raise
+            return self._retry(key, lost_account(self.ctx, issuer, e))
+        except (AcmeRetryableError, AcmeProtocolError, AccountNotAvailable) as e:
+            return self._retry(key, e)
+        self.retries.reset(key)
+        return result
+
+    def _retry(self, key: Key, error: Exception) -> Result:
+        """Network trouble, 5xx, an account being registered again: one log line and
+        another try soon, then less and less often (no traceback for an expected outage)."""
+        delay = self.retries.next(key, getattr(error, "retry_after", None))
+        self.log.warning("order %s/%s: %s; retrying in %.1fs", key[0], key[1], error, delay.total_seconds())
+        return Result(delay)
 
     def _call(self, prefix: str, issuer: Issuer, fn: Callable[[], T]) -> T:
         try:
