@@ -1,0 +1,104 @@
+"""Two daemons on one store: the second waits as a standby and takes over at once when the
+first dies, even by SIGKILL (the real ``certkeeper run`` processes)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from certkeeper.api.certificate import Certificate
+from certkeeper.api.meta import get_condition
+from certkeeper.store.base import WatchEvent
+from certkeeper.store.sqlite import SqliteStore
+
+from .harness import CA_SETUP, leaf_certificate
+
+CLI = [sys.executable, "-m", "certkeeper"]
+
+
+class Daemon:
+    """A `certkeeper run` whose log lines are watched for a phrase (no sleeps)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen([*CLI, "run"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._cond:
+                self.lines.append(line)
+                self._cond.notify_all()
+
+    def wait_for(self, phrase: str, timeout: float = 30) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: any(phrase in line for line in self.lines), timeout)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=30)
+
+
+def wait_ready(store: SqliteStore, name: str, timeout: float = 60) -> bool:
+    done = threading.Event()
+
+    def check(cert: Certificate) -> None:
+        cond = get_condition(cert.status.conditions if cert.status else None, "Ready")
+        if cert.name == name and cond is not None and cond.status == "True":
+            done.set()
+
+    def on_event(event: WatchEvent) -> None:
+        if isinstance(event.obj, Certificate):
+            check(event.obj)
+
+    stop = store.watch(on_event)
+    try:
+        existing = store.try_get(Certificate, "default", name)
+        if existing is not None:
+            check(existing)
+        return done.wait(timeout)
+    finally:
+        stop()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    yield {**os.environ, "CERTKEEPER_STORE": str(tmp_path / "store.db")}
+
+
+def test_second_daemon_is_a_standby_and_takes_over_after_sigkill(tmp_path: Path, env: dict[str, str]) -> None:
+    manifests = tmp_path / "ca.yaml"
+    manifests.write_text(CA_SETUP)
+    subprocess.run([*CLI, "apply", "-f", str(manifests)], env=env, check=True, capture_output=True)
+    first = Daemon(env)
+    second: Daemon | None = None
+    store = SqliteStore(tmp_path / "store.db")
+    try:
+        assert first.wait_for("serving in")
+        assert wait_ready(store, "root-ca")
+        second = Daemon(env)
+        assert second.wait_for("waiting as a standby")
+        assert not any("serving in" in line for line in second.lines)
+
+        first.stop(signal.SIGKILL)
+        assert second.wait_for("serving in"), "".join(second.lines)
+        leaf = tmp_path / "leaf.yaml"
+        leaf.write_text(leaf_certificate("after"))
+        subprocess.run([*CLI, "apply", "-f", str(leaf)], env=env, check=True, capture_output=True)
+        assert wait_ready(store, "after"), "".join(second.lines)
+        assert second.stop() == 0
+    finally:
+        first.stop(signal.SIGKILL)
+        if second is not None:
+            second.stop(signal.SIGKILL)
+        store.close()
