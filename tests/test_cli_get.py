@@ -191,3 +191,16 @@ def test_human_duration_matches_kubectl() -> None:
     }
     for d, want in cases.items():
         assert human_duration(d) == want, d
+
+
+def test_store_option_either_side_of_the_verb_beats_the_environment(tmp_path: Path) -> None:
+    ck = _setup(tmp_path)  # CERTKEEPER_STORE names this store, which has foo
+    other = tmp_path / "other.db"
+    assert ck("--store", str(other), "apply", "-f", "-",
+              input=ISSUER_AND_CERT.replace("name: foo", "name: elsewhere")).exit_code == 0
+    assert ck("get", "certs", "-o", "name").stdout == "certificate.cert-manager.io/foo\n"
+    assert ck("--store", str(other), "get", "certs", "-o", "name").stdout == "certificate.cert-manager.io/elsewhere\n"
+    assert ck("get", "certs", "-o", "name", "--store", f"sqlite://{other}").stdout == \
+        "certificate.cert-manager.io/elsewhere\n"
+    r = ck("--store", "postgres://db/x", "get", "certs")
+    assert r.exit_code == 1 and "unsupported store URL" in r.stderr

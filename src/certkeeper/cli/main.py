@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from .. import __version__
+from ..store import StoreError
 from .apply import apply_cmd, delete_cmd
 from .cmctl import approve_cmd, deny_cmd, renew_cmd
 from .get import describe_cmd, get_cmd
 from .inspect import inspect_group
 from .run import run_cmd
-from .state import CliState, global_options
+from .state import CliState, global_options, server_error
 from .status import status_group
 from .wait import wait_cmd
 
@@ -39,4 +42,10 @@ for command in (
 
 
 def main() -> None:
-    cli(prog_name="certkeeper")
+    """The console script. A store error no verb expected (a locked or corrupt file, a
+    conflict that outlived the retries) ends with kubectl's one-line message, not a traceback."""
+    try:
+        cli(prog_name="certkeeper")
+    except StoreError as e:
+        click.echo(server_error(e), err=True)
+        sys.exit(1)
