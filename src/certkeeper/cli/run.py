@@ -12,12 +12,13 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
 from ..pki.durations import parse_duration
 from .logs import configure_logging
-from .state import global_options, state
+from .state import CliState, global_options, state
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str) -> _dt.timedelta:
@@ -60,40 +61,10 @@ def _host_ports(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--enable-certificate-owner-ref", is_flag=True,
               help="Make each Certificate the owner of its Secret (deleted with it).")
 @global_options()
-def run_cmd(
-    secrets_dir: Path | None,
-    on_renew: str | None,
-    cluster_resource_namespace: str,
-    http01_address: str,
-    http01_webroot: Path | None,
-    acme_http01_solver_nameservers: list[str],
-    dns01_recursive_nameservers: list[str],
-    dns01_recursive_nameservers_only: bool,
-    max_concurrent_challenges: int,
-    min_backoff: _dt.timedelta,
-    max_backoff: _dt.timedelta,
-    enable_certificate_owner_ref: bool,
-) -> None:
+def run_cmd(**flags: Any) -> None:
     """Run the controllers in the foreground until SIGTERM or SIGINT."""
-    # imported here: the controllers are a third of the start-up time of every other verb
-    from ..daemon import DaemonOptions, run
-
     st = state()
     configure_logging(st.verbose)
-    opts = DaemonOptions(
-        secrets_dir=secrets_dir,
-        on_renew=on_renew,
-        cluster_resource_namespace=cluster_resource_namespace,
-        min_backoff=min_backoff,
-        max_backoff=max_backoff,
-        enable_certificate_owner_ref=enable_certificate_owner_ref,
-        http01_address=http01_address or None,
-        http01_webroot=http01_webroot,
-        acme_http01_solver_nameservers=acme_http01_solver_nameservers,
-        dns01_recursive_nameservers=dns01_recursive_nameservers,
-        dns01_recursive_nameservers_only=dns01_recursive_nameservers_only,
-        max_concurrent_challenges=max_concurrent_challenges,
-    )
     stop = threading.Event()
     log = logging.getLogger("certkeeper.cli")
 
@@ -101,10 +72,20 @@ def run_cmd(
         log.info("received %s; stopping", signal.Signals(signum).name)
         stop.set()
 
+    # before the slow imports: a stop requested while starting is still a clean stop
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        code = run(st.store(), opts, stop)
+        code = _run(st, stop, flags)
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
     raise click.exceptions.Exit(code)
+
+
+def _run(st: CliState, stop: threading.Event, flags: dict[str, Any]) -> int:
+    """The flags are named after DaemonOptions' fields, so they pass straight through."""
+    # imported here: the controllers are a third of the start-up time of every other verb
+    from ..daemon import DaemonOptions, run
+
+    flags["http01_address"] = flags["http01_address"] or None
+    return run(st.store(), DaemonOptions(**flags), stop)
