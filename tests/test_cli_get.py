@@ -147,6 +147,8 @@ def test_missing_name_is_not_found(tmp_path: Path) -> None:
     assert r.stderr == 'Error from server (NotFound): certificates.cert-manager.io "x" not found\n'
     r = ck("get", "cert", "foo", "x", "-o", "name")
     assert r.exit_code == 1 and r.stdout == "certificate.cert-manager.io/foo\n"
+    r = ck("get", "cert", "foo", "-A")
+    assert r.exit_code == 1 and r.stderr == "error: a resource cannot be retrieved by name across all namespaces\n"
 
 
 def test_describe_sections(tmp_path: Path) -> None:

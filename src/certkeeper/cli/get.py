@@ -98,6 +98,10 @@ def get_cmd(kind: str, names: tuple[str, ...], output: str | None, all_namespace
     """Display one or many objects."""
     st = state()
     cls, wanted = split_refs(kind, names)
+    if wanted and all_namespaces:
+        fail("error: a resource cannot be retrieved by name across all namespaces")
+    if wanted and selector:
+        fail("error: name cannot be provided when a selector is specified")
     store = st.store()
     if wanted:
         objs: list[Resource] = []
