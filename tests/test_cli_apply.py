@@ -145,3 +145,14 @@ def test_delete_by_name_short_name_and_file(tmp_path: Path) -> None:
     assert r.stdout == 'issuer.cert-manager.io "selfsigned" deleted\ncertificate.cert-manager.io "foo" deleted\n'
     with ck.store() as store:
         assert store.list(Certificate) == [] and store.list(Issuer) == []
+
+
+def test_output_of_get_applies_back_unchanged(tmp_path: Path) -> None:
+    ck = Cli(tmp_path)
+    assert ck("apply", "-f", "-", input=ISSUER_AND_CERT).exit_code == 0
+    exported = ck("get", "certs", "-o", "yaml").stdout
+    r = ck("apply", "-f", "-", input=exported)
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "certificate.cert-manager.io/foo unchanged\n"
+    r = ck("apply", "-f", "-", input=ck("get", "cert", "foo", "-o", "json").stdout)
+    assert r.stdout == "certificate.cert-manager.io/foo unchanged\n"
