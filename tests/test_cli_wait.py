@@ -97,3 +97,12 @@ def test_wait_for_delete(tmp_path: Path) -> None:
         t.join()
     assert r.exit_code == 0, r.output
     assert r.stdout == "certificate.cert-manager.io/foo deleted\n"
+
+
+def test_zero_timeout_checks_once(tmp_path: Path) -> None:
+    ck = _applied(tmp_path)
+    r = ck("wait", "cert/foo", "--for", "condition=Ready", "--timeout", "0")
+    assert r.exit_code == 1 and "timed out" in r.stderr
+    with ck.store() as store:
+        _set_ready(store)
+    assert ck("wait", "cert/foo", "--for", "condition=Ready", "--timeout", "0").exit_code == 0

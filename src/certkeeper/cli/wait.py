@@ -21,6 +21,8 @@ from .state import fail, global_options, namespace_for, plural_ref, qualified, s
 
 Predicate = Callable[[Resource | None], bool]
 
+_A_WEEK = 7 * 24 * 3600.0
+
 
 def condition_predicate(spec: str) -> Predicate:
     """``condition=Ready`` (True), ``condition=Ready=False``, or ``delete``; compared
@@ -43,9 +45,11 @@ def condition_predicate(spec: str) -> Predicate:
 
 
 def wait_for(
-    store: Store, cls: type[Resource], namespace: str | None, name: str, predicate: Predicate, timeout: float
+    store: Store, cls: type[Resource], namespace: str | None, name: str, predicate: Predicate,
+    timeout: float | None,
 ) -> bool:
-    """True once ``predicate`` holds for the object (None when it is absent)."""
+    """True once ``predicate`` holds for the object (None when it is absent); ``timeout``
+    None waits for ever, 0 only looks once."""
     met = threading.Event()
 
     def handler(ev: WatchEvent) -> None:
@@ -67,7 +71,8 @@ def wait_for(
 @click.argument("refs", nargs=-1, required=True)
 @click.option("--for", "for_", required=True, metavar="condition=TYPE[=STATUS]|delete",
               help="What to wait for, e.g. condition=Ready.")
-@click.option("--timeout", default="30s", show_default=True, help="Give up after this Go duration.")
+@click.option("--timeout", default="30s", show_default=True,
+              help="Give up after this Go duration (0: check once; negative: a week, as kubectl).")
 @global_options()
 def wait_cmd(refs: tuple[str, ...], for_: str, timeout: str) -> None:
     """Wait for a condition on one or more objects (KIND/NAME or KIND NAME...)."""
@@ -80,6 +85,8 @@ def wait_cmd(refs: tuple[str, ...], for_: str, timeout: str) -> None:
         limit = parse_duration(timeout).total_seconds()
     except ValueError as e:
         fail(f"error: invalid --timeout {timeout!r}: {e}")
+    if limit < 0:
+        limit = _A_WEEK
     store = st.store()
     ns = namespace_for(cls, st.ns)
     deadline = time.monotonic() + limit
