@@ -181,3 +181,38 @@ def test_email_change_updates_the_same_account(daemon: LiveDaemon, pebble: Pebbl
     assert issuer is not None and issuer.status is not None and issuer.status.acme is not None
     assert issuer.status.acme.uri == uri
     assert daemon.condition(issuer)[:2] == ("True", "ACMEAccountRegistered")  # type: ignore[index]
+
+
+def test_restart_reuses_the_stored_account_without_the_server(
+    tmp_path: Path, pebble_factory: PebbleFactory, bind: BindServer
+) -> None:
+    server = pebble_factory()
+    opts = {"http01_address": f"127.0.0.1:{server.http_port}", "acme_http01_solver_nameservers": [bind.address]}
+    first = LiveDaemon(tmp_path, **opts)
+    try:
+        first.apply(acme_issuer("le", server, [HTTP01_SOLVER]))
+        first.wait_ready(Issuer, "le")
+        before = first.get(Issuer, "le")
+    finally:
+        first.close()
+    assert before is not None and before.status is not None
+    server.stop()
+    # a new daemon on the same store, the server away: the issuer stays Ready (fast path)
+    second = LiveDaemon(tmp_path, **opts)
+    try:
+        second.wait_for(second.manager.idle, 10, "initial sync")
+        after = second.get(Issuer, "le")
+        assert after is not None and after.status is not None
+        assert after.status.acme == before.status.acme
+        assert second.condition(after) == second.condition(before)
+        # the server comes back without our account: it is registered again on first use
+        server.start()
+        name = f"{unique('again')}.example.test"
+        second.apply(certificate("again", [name], "le"))
+        second.wait_ready(Certificate, "again", timeout=60)
+        assert sans(second.chain("again")[0]) == [name]
+        issuer = second.get(Issuer, "le")
+        assert issuer is not None and issuer.status is not None and issuer.status.acme is not None
+        assert issuer.status.acme.uri != before.status.acme.uri  # type: ignore[union-attr]
+    finally:
+        second.close()

@@ -284,3 +284,57 @@ def test_pebble_restart_with_an_order_in_flight(
         assert [o.status.state for o in orders.values() if o.status and o.status.state == "valid"] == ["valid"]
     finally:
         daemon.close()
+
+
+def test_order_refused_by_the_server_is_errored(daemon: LiveDaemon, pebble: PebbleServer) -> None:
+    daemon.apply(acme_issuer("le", pebble, [HTTP01_SOLVER]))
+    daemon.apply(certificate("refused", ["under_score.example.test"], "le"))
+
+    def errored() -> Order | None:
+        return next((o for o in daemon.orders() if o.status and o.status.state == "errored"), None)
+
+    order = daemon.wait_for(errored, 30, "Order errored")
+    assert order.status is not None and order.status.failure_time
+    assert order.status.reason == (
+        "Failed to create Order: 400 urn:ietf:params:acme:error:malformed: Order included DNS identifier "
+        "with a value containing an illegal character: '_'"
+    )
+    assert not order.status.url  # nothing was created at the server
+
+    def cr_failed() -> tuple[str, str, str] | None:
+        crs = daemon.store.list(CertificateRequest, "default")
+        cond = daemon.condition(crs[0]) if crs else None
+        return cond if cond is not None and cond[1] == "Failed" else None
+
+    cond = daemon.wait_for(cr_failed, 10, "request failed")
+    assert cond[2].endswith(f'order is in "errored" state: {order.status.reason}')
+    assert daemon.store.list(Challenge, "default") == []
+
+
+def test_challenges_are_processed_within_the_concurrency_limit(
+    tmp_path: Path, pebble: PebbleServer, bind: BindServer
+) -> None:
+    daemon = http_daemon(tmp_path, pebble, bind, max_concurrent_challenges=1)
+    try:
+        daemon.apply(acme_issuer("le", pebble, [HTTP01_SOLVER]))
+        names = [f"{unique('limit')}.example.test" for _ in range(4)]
+        for i, name in enumerate(names):
+            daemon.apply(certificate(f"c{i}", [name], "le"))
+        for i in range(len(names)):
+            daemon.wait_ready(Certificate, f"c{i}")
+        # replay the watch: never two Challenges processing at the same time
+        processing: set[str] = set()
+        most = 0
+        for event in daemon.events:
+            if event.kind != "Challenge":
+                continue
+            ch = event.obj
+            assert isinstance(ch, Challenge)
+            if event.type != "DELETED" and ch.status is not None and ch.status.processing:
+                processing.add(ch.name)
+            else:
+                processing.discard(ch.name)
+            most = max(most, len(processing))
+        assert most == 1
+    finally:
+        daemon.close()
