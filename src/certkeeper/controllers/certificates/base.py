@@ -24,6 +24,10 @@ class CertificateController(Controller):
     watch_requests = True
     #: only Secrets carrying the next-private-key label matter (key manager, request manager)
     only_next_key_secrets = False
+    #: next-private-key Secrets do not matter (they are read only while issuing)
+    ignore_next_key_secrets = False
+    #: which CertificateRequest events matter (all, for the controllers that follow one)
+    request_events: frozenset[EventType] = frozenset(EventType)
 
     def fingerprint(self, cert: Certificate) -> Hashable | None:
         """The parts of a Certificate this controller's decision depends on. A Certificate
@@ -53,15 +57,21 @@ class CertificateController(Controller):
             return keys
 
         def on_secret(event: WatchEvent) -> Iterable[Key]:
-            if self.only_next_key_secrets and event.obj.labels().get(c.LABEL_NEXT_PRIVATE_KEY) != "true":
+            next_key = event.obj.labels().get(c.LABEL_NEXT_PRIVATE_KEY) == "true"
+            if (self.only_next_key_secrets and not next_key) or (self.ignore_next_key_secrets and next_key):
                 return []
             return index.on_secret(event)
+
+        owner = controller_owner("Certificate")
+
+        def on_request(event: WatchEvent) -> Iterable[Key]:
+            return owner(event) if event.type in self.request_events else []
 
         routes: list[tuple[str, Mapper]] = [("Certificate", on_certificate)]
         if self.watch_secrets:
             routes.append(("Secret", on_secret))
         if self.watch_requests:
-            routes.append(("CertificateRequest", controller_owner("Certificate")))
+            routes.append(("CertificateRequest", on_request))
         return routes
 
     def get_certificate(self, key: Key) -> Certificate | None:

@@ -16,6 +16,7 @@ from ...pki.errors import PKIError
 from ...pki.renewal import renewal_time
 from ...runtime.controller import Result
 from ...runtime.queue import Key
+from ...store.base import EventType
 from .base import CertificateController
 from .gather import AmbiguousRequests, gather
 from .policies import evaluate, readiness_chain
@@ -24,6 +25,8 @@ from .util import status_of
 
 class ReadinessController(CertificateController):
     name = "certificates-readiness"
+    ignore_next_key_secrets = True
+    request_events = frozenset({EventType.DELETED})
 
     def fingerprint(self, cert: Certificate) -> Hashable | None:
         # its own writes (Ready, the times) change nothing it decides on

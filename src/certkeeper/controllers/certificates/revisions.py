@@ -9,7 +9,7 @@ from ...api import constants as c
 from ...api.certificate import Certificate, CertificateRequest
 from ...runtime.controller import Result
 from ...runtime.queue import Key
-from ...store.base import NotFound
+from ...store.base import EventType, NotFound
 from .base import CertificateController
 from .gather import owned_requests, revision_of
 from .util import condition
@@ -18,6 +18,7 @@ from .util import condition
 class RevisionManagerController(CertificateController):
     name = "certificates-revision-manager"
     watch_secrets = False  # only the Ready condition and the requests matter here
+    request_events = frozenset({EventType.ADDED})  # only a new request can exceed the limit
 
     def fingerprint(self, cert: Certificate) -> Hashable | None:
         ready = condition(cert, c.COND_READY)

@@ -17,6 +17,7 @@ from ...pki.errors import PKIError
 from ...pki.match import request_matches_spec
 from ...runtime.controller import Result
 from ...runtime.queue import Key
+from ...store.base import EventType
 from .base import CertificateController, issuing_state
 from .gather import gather
 from .policies import evaluate, trigger_chain
@@ -27,6 +28,9 @@ DUPLICATE_RECHECK = dt.timedelta(minutes=3)
 
 class TriggerController(CertificateController):
     name = "certificates-trigger"
+    ignore_next_key_secrets = True
+    # it reads the current request only; a deleted one changes its decision (fuzzy check)
+    request_events = frozenset({EventType.DELETED})
 
     def fingerprint(self, cert: Certificate) -> Hashable | None:
         s = cert.status
