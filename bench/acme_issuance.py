@@ -51,13 +51,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.peers import BindServer, PebbleServer, find_binary  # noqa: E402
+
 from certkeeper.api.certificate import Certificate  # noqa: E402
 from certkeeper.api.core import Secret  # noqa: E402
 from certkeeper.api.issuer import Issuer  # noqa: E402
 from certkeeper.api.meta import get_condition  # noqa: E402
 from certkeeper.store.base import WatchEvent  # noqa: E402
 from certkeeper.store.sqlite import SqliteStore  # noqa: E402
-from tests.peers import BindServer, PebbleServer, find_binary  # noqa: E402
 
 NAMESPACE = "bench"
 PEER_TIMEOUT = 120.0
