@@ -102,3 +102,38 @@ def test_second_daemon_is_a_standby_and_takes_over_after_sigkill(tmp_path: Path,
         if second is not None:
             second.stop(signal.SIGKILL)
         store.close()
+
+
+def test_disable_auto_approval_waits_for_certkeeper_approve(tmp_path: Path, env: dict[str, str]) -> None:
+    manifests = tmp_path / "m.yaml"
+    selfsigned = CA_SETUP.split("---")[0]
+    manifests.write_text(selfsigned + "---\n" + leaf_certificate("web", issuerRef={"name": "selfsigned"}))
+    subprocess.run([*CLI, "apply", "-f", str(manifests)], env=env, check=True, capture_output=True)
+    proc = subprocess.Popen([*CLI, "run", "--disable-auto-approval", "--http01-address", ""], env=env,
+                            stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    store = SqliteStore(tmp_path / "store.db")
+    try:
+        from certkeeper.api.certificate import CertificateRequest
+
+        created = threading.Event()
+
+        def on_event(event: WatchEvent) -> None:
+            if event.kind == "CertificateRequest" and event.name == "web-1":
+                created.set()
+
+        stop = store.watch(on_event)
+        try:
+            assert created.wait(30) or store.try_get(CertificateRequest, "default", "web-1") is not None
+        finally:
+            stop()
+        # bounded wait for something that must not happen: issuance without approval
+        assert not wait_ready(store, "web", timeout=2), "issued without approval"
+        cr = store.get(CertificateRequest, "default", "web-1")
+        assert get_condition(cr.status.conditions if cr.status else None, "Approved") is None
+        out = subprocess.run([*CLI, "approve", "web-1"], env=env, check=True, capture_output=True, text=True)
+        assert "Approved" in out.stdout or "approved" in out.stdout
+        assert wait_ready(store, "web")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        store.close()

@@ -60,6 +60,12 @@ def _host_ports(ctx: click.Context, param: click.Parameter, value: str | None) -
               callback=_duration, help="Longest back-off after failed issuances (Go duration).")
 @click.option("--enable-certificate-owner-ref", is_flag=True,
               help="Make each Certificate the owner of its Secret (deleted with it).")
+@click.option("--disable-auto-approval", "approve_requests", is_flag=True, flag_value=False, default=True,
+              help="Do not approve CertificateRequests: each waits for `certkeeper approve` or `deny`.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Threads for the controllers that only compute and use the store.")
+@click.option("--io-workers", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Threads for the controllers that wait on the network or a hook (ACME, issuers, files).")
 @global_options()
 def run_cmd(**flags: Any) -> None:
     """Run the controllers in the foreground until SIGTERM or SIGINT."""
