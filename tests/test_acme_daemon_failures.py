@@ -338,3 +338,27 @@ def test_challenges_are_processed_within_the_concurrency_limit(
         assert most == 1
     finally:
         daemon.close()
+
+
+def test_daemon_restart_mid_challenge(tmp_path: Path, pebble: PebbleServer, bind: BindServer) -> None:
+    """A challenge presented by the built-in responder of a daemon that stopped is answered
+    by the next daemon (the responder lives in memory; Present is repeated)."""
+    first = http_daemon(tmp_path, pebble, bind)
+    try:
+        first.apply(acme_issuer("le", pebble, [{**HTTP01_SOLVER, "waitInsteadOfSelfCheck": "1s"}]))
+        name = f"{unique('handover')}.example.test"
+        first.apply(certificate("handover", [name], "le"))
+
+        def presented() -> bool:
+            return any(c.status is not None and c.status.presented for c in first.store.list(Challenge, "default"))
+
+        first.wait_for(presented, 20, "challenge presented")
+    finally:
+        first.close()  # stops the responder with the daemon
+    second = http_daemon(tmp_path, pebble, bind)
+    try:
+        second.wait_ready(Certificate, "handover", timeout=30)
+        assert sans(second.chain("handover")[0]) == [name]
+        assert [o.status.state for o in second.orders() if o.status] == ["valid"]
+    finally:
+        second.close()

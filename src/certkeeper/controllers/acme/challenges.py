@@ -14,7 +14,7 @@ import datetime as dt
 from ...acme import resources as r
 from ...acme.client import AcmeClient
 from ...acme.errors import AcmeProtocolError, AcmeRetryableError, AcmeTerminalError
-from ...api.acme import Challenge, ChallengeStatus, is_final_state
+from ...api.acme import CHALLENGE_HTTP01, Challenge, ChallengeStatus, is_final_state
 from ...api.meta import format_time, parse_time
 from ...pki.durations import format_duration, parse_duration
 from ...runtime.controller import Context, Controller, Result
@@ -94,10 +94,11 @@ class ChallengeController(Controller):
         assert ch.status is not None
         finalizers = ch.metadata.finalizers or []
         if FINALIZER in finalizers or LEGACY_FINALIZER in finalizers:
-            if ch.status.presented or ch.metadata.deletion_timestamp:
-                try:
-                    solver_for(self.ctx, ch).cleanup(ch)
-                except SolverFailure as e:
+            try:
+                solver_for(self.ctx, ch).cleanup(ch)
+            except SolverFailure as e:
+                # nothing was presented: nothing to leave behind, do not hold the deletion
+                if ch.status.presented:
                     self.recorder.event(ch, "Warning", "CleanUpError", f"Error cleaning up challenge: {e}")
                     ch.status.reason = f"Error cleaning up challenge: {e}"
                     if not ch.metadata.deletion_timestamp:
@@ -135,10 +136,11 @@ class ChallengeController(Controller):
             assert st is not None
             if is_final_state(st.state):
                 return None  # the update brings us back to clean up
-        if st.state == ACCEPTED:
-            return self._wait_authorization(key, ch, client)
         solver = solver_for(self.ctx, ch)
-        if not st.presented:
+        # Present is idempotent and re-run on every pass for HTTP-01, as cert-manager
+        # does: the built-in responder lives in memory, and a restarted daemon must
+        # answer for challenges presented before the restart.
+        if not st.presented or ch.spec.type == CHALLENGE_HTTP01:
             try:
                 solver.present(ch)
             except SolverFailure as e:
@@ -149,6 +151,9 @@ class ChallengeController(Controller):
                     self._save(ch)
                 return Result(self.retries.next(key))
             self.retries.reset(key)
+        if st.state == ACCEPTED:
+            return self._wait_authorization(key, ch, client)
+        if not st.presented:
             st.presented = True
             st.presented_at = format_time(self.clock.now())
             st.reason = None
