@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from certkeeper.api.acme import Challenge, Order
@@ -203,3 +204,17 @@ def test_cluster_issuer_reads_secrets_from_cluster_resource_namespace(
         assert daemon.store.list(Order, "apps")[0].status.state == "valid"  # type: ignore[union-attr]
     finally:
         daemon.close()
+
+
+def test_http01_ip_address_identifier(daemon: LiveDaemon, pebble: PebbleServer) -> None:
+    daemon.apply(acme_issuer("le", pebble, [HTTP01_SOLVER]))
+    daemon.apply(certificate("loopback", [], "le", ipAddresses=["127.0.0.1"]))
+    daemon.wait_ready(Certificate, "loopback")
+    chain = daemon.chain("loopback")
+    ips = chain[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.IPAddress
+    )
+    assert [str(ip) for ip in ips] == ["127.0.0.1"]
+    assert_chains_to(chain, pebble.root_pem(0))
+    [order] = daemon.orders()
+    assert order.spec.ip_addresses == ["127.0.0.1"] and not order.spec.dns_names

@@ -196,11 +196,12 @@ def tsig_secret(bind: BindServer, name: str = "tsig", namespace: str | None = No
 def certificate(name: str, dns_names: list[str], issuer: str, *, kind: str = "Issuer", **spec: Any) -> str:
     body: dict[str, Any] = {
         "secretName": name,
-        "dnsNames": dns_names,
         "issuerRef": {"name": issuer, "kind": kind},
         "privateKey": {"algorithm": "ECDSA"},
         **spec,
     }
+    if dns_names:
+        body["dnsNames"] = dns_names
     return yaml.safe_dump(
         {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": name}, "spec": body}
     )
