@@ -218,3 +218,54 @@ def test_http01_ip_address_identifier(daemon: LiveDaemon, pebble: PebbleServer) 
     assert_chains_to(chain, pebble.root_pem(0))
     [order] = daemon.orders()
     assert order.spec.ip_addresses == ["127.0.0.1"] and not order.spec.dns_names
+
+
+@pytest.mark.parametrize("checks", ["authoritative", "recursive-only", "solver-nameservers"])
+def test_dns01_cname_follow(tmp_path: Path, pebble: PebbleServer, bind: BindServer, checks: str) -> None:
+    """``follow.example.test``'s challenge record is a CNAME to ``_acme-challenge.target``:
+    with cnameStrategy Follow the TXT record is written at the end of the chain."""
+    daemon = LiveDaemon(tmp_path, http01_address=None, dns01_recursive_nameservers=[bind.address],
+                        dns01_recursive_nameservers_only=checks == "recursive-only")
+    try:
+        solver = rfc2136_solver(bind)
+        solver["dns01"]["cnameStrategy"] = "Follow"
+        if checks == "solver-nameservers":
+            solver["dns01"]["nameservers"] = [bind.address]
+        daemon.apply(tsig_secret(bind))
+        daemon.apply(acme_issuer("dns", pebble, [solver]))
+        daemon.apply(certificate("follow", ["follow.example.test"], "dns"))
+        daemon.wait_ready(Certificate, "follow")
+        chain = daemon.chain("follow")
+        assert sans(chain[0]) == ["follow.example.test"]
+        assert_chains_to(chain, pebble.root_pem(0))
+    finally:
+        daemon.close()
+
+
+def test_no_matching_solver_leaves_the_order_pending(
+    daemon: LiveDaemon, pebble: PebbleServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    only = {"selector": {"dnsNames": ["other.example.test"]}, **HTTP01_SOLVER}
+    daemon.apply(acme_issuer("picky", pebble, [only]))
+    name = f"{unique('nosolver')}.example.test"
+    with caplog.at_level("WARNING", logger="certkeeper.events"):
+        daemon.apply(certificate("unsolved", [name], "picky"))
+
+        def solver_event() -> str | None:
+            return next((r.getMessage() for r in caplog.records if " Solver: " in r.getMessage()), None)
+
+        message = daemon.wait_for(solver_event, 20, "Solver event")
+    assert message.endswith(
+        "Failed to determine a valid solver configuration for the set of domains on the Order: "
+        "no configured challenge solvers can be used for this challenge"
+    )
+    [order] = daemon.orders()
+    assert order.status is not None and order.status.state == "pending"
+    assert daemon.store.list(Challenge, "default") == []
+    expected = ("False", "Pending", f'Waiting on certificate issuance from order default/{order.name}: "pending"')
+
+    def cr_condition() -> bool:
+        crs = daemon.store.list(CertificateRequest, "default")
+        return len(crs) == 1 and daemon.condition(crs[0]) == expected
+
+    daemon.wait_for(cr_condition, 10, "request pending on the order")
