@@ -32,6 +32,7 @@ import dataclasses
 import datetime as dt
 import os
 import platform
+import pstats
 import secrets
 import signal
 import statistics
@@ -79,6 +80,8 @@ class Result:
     times: list[float] = dataclasses.field(default_factory=list)
     first_ready: float | None = None
     peak_rss_kb: int | None = None
+    cpu: float | None = None
+    """Seconds of CPU (user + system) the daemon spent during the batch."""
     errors: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -139,17 +142,56 @@ def nonce() -> str:
 
 # -- certkeeper -------------------------------------------------------------------------
 
+PROFILED_RUN = """
+import cProfile, os, runpy, sys, threading  # noqa: E401
+profilers = []
+original_run = threading.Thread.run
+def run(self):
+    profiler = cProfile.Profile()
+    profilers.append(profiler)
+    profiler.enable()
+    try:
+        original_run(self)
+    finally:
+        profiler.disable()
+threading.Thread.run = run
+main = cProfile.Profile()
+profilers.append(main)
+sys.argv = ["certkeeper", *sys.argv[2:]]
+main.enable()
+try:
+    runpy.run_module("certkeeper", run_name="__main__")
+except SystemExit:
+    pass
+finally:
+    main.disable()
+    for i, profiler in enumerate(profilers):
+        profiler.dump_stats(os.path.join("{OUT}", f"thread-{i}.prof"))
+"""
+"""``certkeeper run`` with every thread under cProfile (cProfile alone sees only the main
+thread, and the daemon's work happens in worker threads); one stats file per thread."""
+
+
 class Daemon:
     """``python -m certkeeper run`` on its own store, in its own process group."""
 
-    def __init__(self, store_path: Path, log_path: Path, args: list[str]) -> None:
+    def __init__(self, store_path: Path, log_path: Path, args: list[str], profile_dir: Path | None = None) -> None:
         env = {**os.environ, "CERTKEEPER_STORE": str(store_path)}
         self.log_path = log_path
         self.log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "certkeeper", "run", *args], env=env, stdout=self.log,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
+        if profile_dir is None:
+            command = [sys.executable, "-m", "certkeeper", "run", *args]
+        else:
+            profile_dir.mkdir(parents=True, exist_ok=True)
+            code = PROFILED_RUN.replace("{OUT}", str(profile_dir))
+            command = [sys.executable, "-c", code, "-", "run", *args]
+        self.proc = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the daemon so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def status(self, field: str) -> int:
         """A /proc/<pid>/status value in kB (VmHWM peak, VmRSS resident)."""
@@ -231,7 +273,7 @@ def certificate(i: int, name: str) -> Certificate:
 
 
 def bench_certkeeper(work: Path, pebble: PebbleServer, bind: BindServer, challenge: str, count: int,
-                     max_challenges: int | None) -> Result:
+                     max_challenges: int | None, profile: Path | None) -> Result:
     folder = work / f"certkeeper-{challenge}"
     folder.mkdir()
     store = SqliteStore(folder / "store.db")
@@ -246,18 +288,21 @@ def bench_certkeeper(work: Path, pebble: PebbleServer, bind: BindServer, challen
             "--dns01-recursive-nameservers", bind.address]
     if max_challenges:
         args += ["--max-concurrent-challenges", str(max_challenges)]
-    daemon = Daemon(folder / "store.db", folder / "daemon.log", args)
+    daemon = Daemon(folder / "store.db", folder / "daemon.log", args,
+                    profile / challenge if profile is not None else None)
     tag = nonce()
     names = {i: f"certkeeper-{i}-{tag}.example.test" for i in range(count)}
     try:
         ReadyWatch(store, Issuer, {"pebble"}).wait(60)
         certs = [certificate(i, names[i]) for i in range(count)]
         watch = ReadyWatch(store, Certificate, {c.name for c in certs})
+        cpu = daemon.cpu_seconds()
         start = time.perf_counter()
         for cert in certs:
             store.create(cert)
         watch.wait(max(120.0, count * 2.0))
         elapsed = time.perf_counter() - start
+        cpu = daemon.cpu_seconds() - cpu
         peak = daemon.status("VmHWM")
     finally:
         daemon.stop()
@@ -270,7 +315,7 @@ def bench_certkeeper(work: Path, pebble: PebbleServer, bind: BindServer, challen
     store.close()
     assert watch.first is not None
     return Result("certkeeper", challenge, count, count - len(errors), elapsed, elapsed / count,
-                  first_ready=watch.first - start, peak_rss_kb=peak, errors=errors)
+                  first_ready=watch.first - start, peak_rss_kb=peak, cpu=cpu, errors=errors)
 
 
 # -- certbot ----------------------------------------------------------------------------
@@ -413,7 +458,8 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     print()
     for r in results:
         if r.tool == "certkeeper":
-            print(f"certkeeper {r.challenge}: first certificate Ready after {r.first_ready:.2f} s; "
+            print(f"certkeeper {r.challenge}: first certificate Ready after {r.first_ready:.2f} s; daemon CPU "
+                  f"during the batch {r.cpu:.2f} s ({100 * (r.cpu or 0) / r.total:.0f} % of one core); "
                   f"daemon peak resident memory (VmHWM) {(r.peak_rss_kb or 0) / 1024:.0f} MB")
         else:
             spread = f"{min(r.times):.2f}-{max(r.times):.2f}" if r.times else "-"
@@ -433,6 +479,18 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
               f"certificate done at (3 x {cb.per_cert:.2f}) {third:.2f} s: {'met' if met else 'not met'}")
 
 
+def print_profile(folder: Path, lines: int = 25) -> None:
+    """All threads' stats merged: where the daemon's time went, by own time and cumulative."""
+    files = sorted(str(f) for f in folder.glob("thread-*.prof"))
+    if not files:
+        print(f"no profile in {folder}")
+        return
+    stats = pstats.Stats(*files)
+    print(f"== cProfile of the daemon, all threads merged ({len(files)} threads): {folder}")
+    stats.sort_stats("tottime").print_stats(lines)
+    stats.sort_stats("cumulative").print_stats(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=100, help="certificates issued at once through the daemon")
@@ -443,6 +501,8 @@ def main() -> None:
     parser.add_argument("--tools", default="certkeeper,certbot,lego", help="comma-separated subset to run")
     parser.add_argument("--max-concurrent-challenges", type=int, default=None,
                         help="passed to certkeeper run (its default is 60)")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="run the daemon with every thread under cProfile; stats files in this folder")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs) and print its path")
     args = parser.parse_args()
     challenges = CHALLENGES if args.challenge == "both" else (args.challenge,)
@@ -454,12 +514,15 @@ def main() -> None:
             if "certkeeper" in tools:
                 for challenge in challenges:
                     results.append(bench_certkeeper(work, pebbles["certkeeper"], bind, challenge, args.count,
-                                                    args.max_concurrent_challenges))
+                                                    args.max_concurrent_challenges, args.profile))
             if "certbot" in tools:
                 results += bench_certbot(work, pebbles["certbot"], bind, challenges, args.peer_count)
             if "lego" in tools:
                 results += bench_lego(work, pebbles["lego"], bind, challenges, args.peer_count)
         report(results, args)
+        if args.profile is not None:
+            for challenge in challenges:
+                print_profile(args.profile / challenge)
     finally:
         if args.keep:
             print(f"work folder kept: {work}")
