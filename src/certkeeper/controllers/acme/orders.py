@@ -172,9 +172,12 @@ class OrderController(Controller):
             )
             st.url, st.finalize_url, st.state = created.url, created.finalize, created.status
             st.authorizations = [ACMEAuthorization(url=u) for u in created.authorizations]
-            changed = True
+            # stored at once: an error below must not lead to a second order at the server
+            order = self._save(order)
+            st = order.status
+            assert st is not None
         if not st.finalize_url:
-            url = st.url
+            url = st.url or ""
             fetched = self._call("Failed to retrieve Order resource", issuer, lambda: client.get_order(url))
             st.finalize_url, st.state = fetched.finalize, fetched.status
             st.authorizations = [ACMEAuthorization(url=u) for u in fetched.authorizations]
