@@ -29,6 +29,13 @@ class CertificateController(Controller):
     #: which CertificateRequest events matter (all, for the controllers that follow one)
     request_events: frozenset[EventType] = frozenset(EventType)
 
+    def wants(self, cert: Certificate) -> bool:
+        """Whether this controller has anything to decide for a Certificate in this state
+        (the trigger has nothing to do while issuing; the request manager nothing unless
+        issuing). Start-up replays go through this too; the Secret and request events of a
+        Certificate still reach the controllers that follow them."""
+        return True
+
     def fingerprint(self, cert: Certificate) -> Hashable | None:
         """The parts of a Certificate this controller's decision depends on. A Certificate
         event that leaves them unchanged (typically another controller's status write) is
@@ -46,10 +53,14 @@ class CertificateController(Controller):
                 with lock:
                     seen.pop((event.namespace, event.name), None)
                 return keys
+            key = (event.namespace, event.name)
+            if not self.wants(event.obj):
+                with lock:
+                    seen.pop(key, None)  # the next wanted event always gets through
+                return []
             fp = self.fingerprint(event.obj)
             if fp is None:
                 return keys
-            key = (event.namespace, event.name)
             with lock:
                 if seen.get(key) == fp:
                     return []

@@ -34,9 +34,12 @@ class KeyManagerController(CertificateController):
     watch_requests = False  # keys depend on the Issuing condition and the key Secrets only
     only_next_key_secrets = True
 
+    def wants(self, cert: Certificate) -> bool:
+        return is_issuing(cert) or bool(cert.status and cert.status.next_private_key_secret_name)
+
     def fingerprint(self, cert: Certificate) -> Hashable | None:
-        status = cert.status
-        return (cert.metadata.generation, issuing_state(cert), status.next_private_key_secret_name if status else None)
+        # not the next key's name: recording it is this controller's own write
+        return (cert.metadata.generation, issuing_state(cert))
 
     def candidates(self, cert: Certificate) -> list[Secret]:
         return [

@@ -17,7 +17,7 @@ from ...pki.keys import PrivateKey, decode_private_key, public_keys_equal
 from ...pki.match import request_matches_spec
 from ...runtime.controller import Result
 from ...runtime.queue import Key
-from ...store.base import AlreadyExists, NotFound, Store
+from ...store.base import AlreadyExists, EventType, NotFound, Store
 from .base import CertificateController, issuing_state
 from .gather import next_revision, owned_requests, revision_of
 from .util import is_issuing, issuing_since
@@ -73,6 +73,12 @@ def failed_before_issuing(cr: CertificateRequest, cert: Certificate) -> bool:
 class RequestManagerController(CertificateController):
     name = "certificates-request-manager"
     only_next_key_secrets = True
+
+    # its own requests' creation tells it nothing; their failure or deletion does
+    request_events = frozenset({EventType.MODIFIED, EventType.DELETED})
+
+    def wants(self, cert: Certificate) -> bool:
+        return is_issuing(cert)
 
     def fingerprint(self, cert: Certificate) -> Hashable | None:
         status = cert.status

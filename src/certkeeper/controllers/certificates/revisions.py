@@ -20,6 +20,10 @@ class RevisionManagerController(CertificateController):
     watch_secrets = False  # only the Ready condition and the requests matter here
     request_events = frozenset({EventType.ADDED})  # only a new request can exceed the limit
 
+    def wants(self, cert: Certificate) -> bool:
+        ready = condition(cert, c.COND_READY)
+        return ready is not None and ready.status == "True"
+
     def fingerprint(self, cert: Certificate) -> Hashable | None:
         ready = condition(cert, c.COND_READY)
         return (cert.metadata.generation, ready.status if ready else None, cert.status.revision if cert.status else None)

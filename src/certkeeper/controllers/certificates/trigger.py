@@ -32,6 +32,9 @@ class TriggerController(CertificateController):
     # it reads the current request only; a deleted one changes its decision (fuzzy check)
     request_events = frozenset({EventType.DELETED})
 
+    def wants(self, cert: Certificate) -> bool:
+        return not is_issuing(cert)
+
     def fingerprint(self, cert: Certificate) -> Hashable | None:
         s = cert.status
         if s is None:
