@@ -63,7 +63,11 @@ WatchHandler = Callable[[WatchEvent], None]
 
 
 class Store(Protocol):
-    """Every call is thread-safe. Objects returned are copies the caller may mutate."""
+    """Every call is thread-safe. Objects returned by reads are copies the caller may
+    mutate. ``update`` returns the object as stored; ``create`` and ``update_status``
+    return a shallow copy of the object given (sharing its spec and status) with the
+    metadata the store set (uid, resourceVersion, generation, creationTimestamp, a
+    generated name) — what was written, without decoding it back."""
 
     def get(self, cls: type[R], namespace: str | None, name: str) -> R:
         """Raise NotFound if absent."""

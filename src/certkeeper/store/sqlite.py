@@ -111,6 +111,22 @@ def resource_name(cls: type[Resource]) -> str:
     return f"{cls.PLURAL}.{group}" if group else cls.PLURAL
 
 
+def _written(obj: R, meta: Mapping[str, Any]) -> R:
+    """A shallow copy of the caller's object with the metadata the store set (uid,
+    resourceVersion, generation ...): what was written, without decoding it back from
+    JSON, which would cost as much as the write's own serialisation."""
+    out = obj.model_copy()
+    out.metadata = m = obj.metadata.model_copy()
+    m.name = meta.get("name", m.name)
+    m.namespace = meta.get("namespace")
+    m.uid = meta.get("uid")
+    m.resource_version = meta.get("resourceVersion")
+    m.generation = meta.get("generation")
+    m.creation_timestamp = meta.get("creationTimestamp")
+    m.deletion_timestamp = meta.get("deletionTimestamp")
+    return out
+
+
 def _dumps(d: Mapping[str, Any]) -> str:
     return json.dumps(d, separators=(",", ":"), ensure_ascii=False)
 
@@ -435,7 +451,9 @@ class SqliteStore:
                 data = self._store_row(tx, EventType.ADDED, key, ns, name, d, None)
             except sqlite3.IntegrityError:  # the (kind, namespace, name) key: no extra read
                 raise AlreadyExists(f'{resource_name(cls)} "{name}" already exists') from None
-        return cls.model_validate_json(data)
+        if getattr(obj, "string_data", None):
+            return cls.model_validate_json(data)  # stringData was folded into data
+        return _written(obj, meta)
 
     def _generate_name(self, key: str, ns: str, prefix: str) -> str:
         prefix = prefix[:_MAX_GENERATE_PREFIX]
@@ -498,8 +516,9 @@ class SqliteStore:
                 return cls.model_validate_json(stored_data)
             if smeta.get("deletionTimestamp") and not meta.get("finalizers"):
                 data = self._remove(tx, key, ns, name, d)
-            else:
-                data = self._store_row(tx, EventType.MODIFIED, key, ns, name, d, _owner_uids(stored))
+                return cls.model_validate_json(data)
+            data = self._store_row(tx, EventType.MODIFIED, key, ns, name, d, _owner_uids(stored))
+        # the stored status, not the caller's, is what an update returns
         return cls.model_validate_json(data)
 
     def _validate_update(
@@ -550,8 +569,8 @@ class SqliteStore:
                 stored.pop("status", None)
             else:
                 stored["status"] = new_status
-            data = self._store_row(tx, EventType.MODIFIED, key, ns, name, stored, _owner_uids(stored))
-        return cls.model_validate_json(data)
+            self._store_row(tx, EventType.MODIFIED, key, ns, name, stored, _owner_uids(stored))
+        return _written(obj, stored["metadata"])
 
     def delete(self, cls: type[R], namespace: str | None, name: str) -> None:
         key = self._key(cls)
