@@ -96,3 +96,13 @@ class CertificateController(Controller):
 def issuing_state(cert: Certificate) -> tuple[str | None, str | None]:
     cond = condition(cert, c.COND_ISSUING)
     return (cond.status, cond.last_transition_time) if cond else (None, None)
+
+
+def issuance_progress(cert: Certificate) -> Hashable:
+    """What moves an issuance along: the spec, the Issuing condition, the next key, the
+    revision (the request manager and issuing act on exactly these)."""
+    status = cert.status
+    return (
+        cert.metadata.generation, issuing_state(cert),
+        status.next_private_key_secret_name if status else None, status.revision if status else None,
+    )

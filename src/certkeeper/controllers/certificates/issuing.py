@@ -38,7 +38,7 @@ from ...pki.temporary import temporary_certificate
 from ...runtime.controller import Result
 from ...runtime.queue import Key
 from ...store.base import Store
-from .base import CertificateController, issuing_state
+from .base import CertificateController, issuance_progress
 from .gather import gather
 from .requestmanager import failed_before_issuing, load_next_key, request_is_usable
 from .secretapply import SecretApply, apply_secret, desired_secret
@@ -137,11 +137,7 @@ class IssuingController(CertificateController):
     name = "certificates-issuing"
 
     def fingerprint(self, cert: Certificate) -> Hashable | None:
-        status = cert.status
-        return (
-            cert.metadata.generation, issuing_state(cert),
-            status.next_private_key_secret_name if status else None, status.revision if status else None,
-        )
+        return issuance_progress(cert)
 
     def reconcile(self, key: Key) -> Result | None:
         cert = self.get_certificate(key)

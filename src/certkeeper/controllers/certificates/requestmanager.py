@@ -18,7 +18,7 @@ from ...pki.match import request_matches_spec
 from ...runtime.controller import Result
 from ...runtime.queue import Key
 from ...store.base import AlreadyExists, EventType, NotFound, Store
-from .base import CertificateController, issuing_state
+from .base import CertificateController, issuance_progress
 from .gather import next_revision, owned_requests, revision_of
 from .util import is_issuing, issuing_since
 
@@ -81,11 +81,7 @@ class RequestManagerController(CertificateController):
         return is_issuing(cert)
 
     def fingerprint(self, cert: Certificate) -> Hashable | None:
-        status = cert.status
-        return (
-            cert.metadata.generation, issuing_state(cert),
-            status.next_private_key_secret_name if status else None, status.revision if status else None,
-        )
+        return issuance_progress(cert)
 
     def reconcile(self, key: Key) -> Result | None:
         cert = self.get_certificate(key)
