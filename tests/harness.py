@@ -129,6 +129,7 @@ def leaf_certificate(name: str, secret: str | None = None, **spec: Any) -> str:
         "privateKey": {"algorithm": "ECDSA"},
     }
     body.update(spec)
+    body = {k: v for k, v in body.items() if v is not None}
     return yaml.safe_dump(
         {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": name}, "spec": body}
     )

@@ -245,3 +245,28 @@ def test_subject_and_all_san_types(h: Harness) -> None:
     ann = h.get(Secret, "full").annotations()
     assert ann["cert-manager.io/ip-sans"] == "192.0.2.1,2001:db8::1"
     assert ann["cert-manager.io/subject-organizations"] == "Example Org"
+
+
+def test_intermediate_ca_chain(h: Harness) -> None:
+    """root CA -> intermediate CA Issuer -> leaf: tls.crt is leaf + intermediate (never the
+    root), ca.crt is the root."""
+    h.apply(CA_SETUP)
+    h.apply(leaf_certificate("intermediate", isCA=True, commonName="Intermediate CA", dnsNames=None))
+    h.apply("""
+apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata: {name: intermediate}
+spec: {ca: {secretName: intermediate}}
+""")
+    h.apply(leaf_certificate("leaf", issuerRef={"name": "intermediate"}))
+    h.settle()
+    assert h.ready("leaf")[0] == "True"
+    secret = h.get(Secret, "leaf")
+    chain = parse_certificates(secret.get(TLS_CERT) or b"")
+    root = parse_certificates(h.get(Secret, "root-ca").get(TLS_CERT) or b"")[0]
+    intermediate = parse_certificates(h.get(Secret, "intermediate").get(TLS_CERT) or b"")
+    assert len(intermediate) == 1 and intermediate[0].issuer == root.subject
+    assert [c.subject for c in chain] == [chain[0].subject, intermediate[0].subject]
+    chain[0].verify_directly_issued_by(intermediate[0])
+    assert parse_certificates(secret.get(CA_CERT) or b"") == [root]
+    assert root not in chain
