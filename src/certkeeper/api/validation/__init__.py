@@ -13,7 +13,7 @@ from typing import Any
 
 from ..acme import Challenge, Order
 from ..certificate import Certificate, CertificateRequest
-from ..core import Namespace
+from ..core import Namespace, Secret
 from ..issuer import Issuer
 from ..meta import Resource
 from .acme import validate_challenge, validate_challenge_update, validate_order, validate_order_update
@@ -23,6 +23,7 @@ from .certificaterequest import validate_certificate_request, validate_certifica
 from .errors import ErrorType, FieldError
 from .issuer import validate_issuer
 from .names import validate_object_meta
+from .secret import validate_secret
 
 __all__ = ["ErrorType", "FieldError", "validate", "validate_update", "warnings"]
 
@@ -39,7 +40,9 @@ def _spec_checks(obj: Resource) -> list[FieldError]:
         return validate_order(obj)
     if isinstance(obj, Challenge):
         return validate_challenge(obj)
-    return []  # Secret, Namespace: metadata only
+    if isinstance(obj, Secret):
+        return validate_secret(obj)
+    return []  # Namespace: metadata only
 
 
 def validate(obj: Resource) -> list[FieldError]:
