@@ -440,3 +440,31 @@ def test_certificate_deleted_cleans_requests_and_keeps_secret(h: Harness) -> Non
     ]
     # without --enable-certificate-owner-ref the Secret is left behind, as in cert-manager
     assert h.store.try_get(Secret, "default", "web") is not None
+
+
+def test_issue_temporary_certificate_while_request_pending(tmp_path: Path) -> None:
+    h = Harness(tmp_path, approve_requests=False)
+    try:
+        h.apply(CA_SETUP)
+        h.settle()
+        for cr in h.store.list(CertificateRequest, "default"):
+            approve(h, cr)
+        h.settle()
+        h.apply(leaf_certificate("web"))
+        cert = h.cert("web")
+        cert.metadata.annotations = {"cert-manager.io/issue-temporary-certificate": "true"}
+        h.store.update(cert)
+        h.settle()
+        temp = h.leaf("web")
+        assert temp.issuer.rfc4514_string() == "CN=cert-manager.local"
+        h.assert_pair_matches("web")
+        secret = h.get(Secret, "web")
+        assert secret.get("ca.crt") is None
+        approve(h, h.get(CertificateRequest, "web-1"))
+        h.settle()
+        real = h.leaf("web")
+        assert real.issuer.rfc4514_string() == "CN=Test Root CA"
+        h.assert_pair_matches("web")
+        assert h.ready("web")[0] == "True"
+    finally:
+        h.close()
