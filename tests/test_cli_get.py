@@ -206,3 +206,17 @@ def test_store_option_either_side_of_the_verb_beats_the_environment(tmp_path: Pa
         "certificate.cert-manager.io/elsewhere\n"
     r = ck("--store", "postgres://db/x", "get", "certs")
     assert r.exit_code == 1 and "unsupported store URL" in r.stderr
+
+
+def test_several_kinds_at_once(tmp_path: Path) -> None:
+    ck = _setup(tmp_path)
+    r = ck("get", "certs,issuers")
+    assert r.exit_code == 0, r.output
+    tables = r.output.strip().split("\n\n")
+    assert len(tables) == 2
+    assert tables[0].splitlines()[0].split()[:2] == ["NAME", "READY"] and "foo" in tables[0]
+    assert "SECRET" not in tables[1].splitlines()[0]
+    r = ck("get", "certificate,issuer", "-o", "json")
+    doc = json.loads(r.output)
+    assert doc["kind"] == "List"
+    assert sorted(i["kind"] for i in doc["items"]) == ["Certificate", "Issuer"]

@@ -95,8 +95,11 @@ def _no_resources(cls: type[Resource], st: CliState, all_namespaces: bool) -> st
 @click.option("-l", "--selector", default=None, help="Label selector (a=b,c!=d).")
 @global_options()
 def get_cmd(kind: str, names: tuple[str, ...], output: str | None, all_namespaces: bool, selector: str | None) -> None:
-    """Display one or many objects."""
+    """Display one or many objects (several kinds at once: ``get certs,issuers``)."""
     st = state()
+    if "," in kind and "/" not in kind and not names:
+        _get_kinds(st, kind.split(","), output, all_namespaces, selector)
+        return
     cls, wanted = split_refs(kind, names)
     if wanted and all_namespaces:
         fail("error: a resource cannot be retrieved by name across all namespaces")
@@ -157,3 +160,25 @@ def describe_cmd(kind: str, names: tuple[str, ...], all_namespaces: bool, select
     click.echo("\n\n".join(texts), nl=False)
     if failed:
         raise click.exceptions.Exit(1)
+
+
+def _get_kinds(st: CliState, kinds: list[str], output: str | None, all_namespaces: bool, selector: str | None) -> None:
+    """kubectl's ``get a,b``: one table per kind, or one List holding every object."""
+    store = st.store()
+    groups: list[tuple[type[Resource], list[Resource]]] = []
+    for k in kinds:
+        cls = resolve_kind(k)
+        namespace = None if all_namespaces else namespace_for(cls, st.ns)
+        groups.append((cls, list_objects(store, cls, namespace, selector)))
+    if output in ("json", "yaml"):
+        click.echo(render([o for _, objs in groups for o in objs], output, _now(), single=False), nl=False)
+        return
+    shown = [(cls, objs) for cls, objs in groups if objs]
+    if not shown:
+        click.echo(_no_resources(groups[0][0], st, all_namespaces), err=True)
+        return
+    for i, (cls, objs) in enumerate(shown):
+        if i:
+            click.echo("")
+        with_ns = all_namespaces and cls.NAMESPACED
+        click.echo(render(objs, output, _now(), single=False, with_namespace=with_ns), nl=False)
