@@ -274,8 +274,62 @@ def certificate(i: int, name: str) -> Certificate:
     })
 
 
+@contextmanager
+def sampled(pid: int, out: Path | None) -> Iterator[None]:
+    """py-spy samples of the threads holding the GIL while the block runs (optional: it
+    costs the daemon almost nothing, unlike cProfile, so the figures stay honest)."""
+    if out is None:
+        yield
+        return
+    spy = find_binary("py-spy")
+    if spy is None:
+        raise RuntimeError("--sample needs py-spy (pip install py-spy)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--gil", "--rate", "250", "--format", "raw",
+                             "--output", str(out), "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        yield
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)  # py-spy writes its output on SIGINT
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                kill_group(proc)
+
+
+def summarize_samples(path: Path, lines: int = 30) -> None:
+    """Collapsed stacks (py-spy raw) → share of GIL samples per certkeeper function (inclusive)
+    and per leaf function (exclusive)."""
+    if not path.exists():
+        print(f"no samples in {path}")
+        return
+    inclusive: dict[str, int] = {}
+    leaf: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"
+                  if " (" in f else f for f in stack.split(";")]
+        leaf[frames[-1]] = leaf.get(frames[-1], 0) + count
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+    print(f"== py-spy, samples holding the GIL: {total} ({path})")
+    print("   inclusive (the function or anything it called):")
+    for frame, count in sorted(inclusive.items(), key=lambda kv: -kv[1])[:lines]:
+        print(f"   {100 * count / total:5.1f} %  {frame}")
+    print("   exclusive (the leaf function itself):")
+    for frame, count in sorted(leaf.items(), key=lambda kv: -kv[1])[:lines]:
+        print(f"   {100 * count / total:5.1f} %  {frame}")
+
+
 def bench_certkeeper(work: Path, pebble: PebbleServer, bind: BindServer, challenge: str, count: int,
-                     max_challenges: int | None, profile: Path | None) -> Result:
+                     max_challenges: int | None, profile: Path | None, sample: Path | None = None) -> Result:
     folder = work / f"certkeeper-{challenge}"
     folder.mkdir()
     store = SqliteStore(folder / "store.db")
@@ -298,12 +352,13 @@ def bench_certkeeper(work: Path, pebble: PebbleServer, bind: BindServer, challen
         ReadyWatch(store, Issuer, {"pebble"}).wait(60)
         certs = [certificate(i, names[i]) for i in range(count)]
         watch = ReadyWatch(store, Certificate, {c.name for c in certs})
-        cpu = daemon.cpu_seconds()
-        start = time.perf_counter()
-        for cert in certs:
-            store.create(cert)
-        watch.wait(max(120.0, count * 2.0))
-        elapsed = time.perf_counter() - start
+        with sampled(daemon.proc.pid, sample / f"{challenge}.txt" if sample else None):
+            cpu = daemon.cpu_seconds()
+            start = time.perf_counter()
+            for cert in certs:
+                store.create(cert)
+            watch.wait(max(120.0, count * 2.0))
+            elapsed = time.perf_counter() - start
         cpu = daemon.cpu_seconds() - cpu
         peak = daemon.status("VmHWM")
     finally:
@@ -506,6 +561,8 @@ def main() -> None:
                         help="passed to certkeeper run (its default is 60)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="run the daemon with every thread under cProfile; stats files in this folder")
+    parser.add_argument("--sample", type=Path, default=None,
+                        help="sample the daemon with py-spy (GIL holders) during each batch; files in this folder")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs) and print its path")
     args = parser.parse_args()
     challenges = CHALLENGES if args.challenge == "both" else (args.challenge,)
@@ -517,7 +574,7 @@ def main() -> None:
             if "certkeeper" in tools:
                 for challenge in challenges:
                     results.append(bench_certkeeper(work, pebbles["certkeeper"], bind, challenge, args.count,
-                                                    args.max_concurrent_challenges, args.profile))
+                                                    args.max_concurrent_challenges, args.profile, args.sample))
             if "certbot" in tools:
                 results += bench_certbot(work, pebbles["certbot"], bind, challenges, args.peer_count)
             if "lego" in tools:
@@ -526,6 +583,9 @@ def main() -> None:
         if args.profile is not None:
             for challenge in challenges:
                 print_profile(args.profile / challenge)
+        if args.sample is not None:
+            for challenge in challenges:
+                summarize_samples(args.sample / f"{challenge}.txt")
     finally:
         if args.keep:
             print(f"work folder kept: {work}")
