@@ -34,6 +34,7 @@ import os
 import platform
 import pstats
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -130,9 +131,13 @@ def check_leaf(pem: bytes, name: str) -> str | None:
     key = cert.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
         return f"{name}: key is not ECDSA P-256"
-    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    if sans.get_values_for_type(x509.DNSName) != [name]:
-        return f"{name}: SANs are {sans.get_values_for_type(x509.DNSName)}"
+    try:
+        dns_names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.DNSName)
+    except x509.ExtensionNotFound:
+        return f"{name}: no subjectAltName"
+    if dns_names != [name]:
+        return f"{name}: SANs are {dns_names}"
     return None
 
 
@@ -590,7 +595,7 @@ def main() -> None:
         if args.keep:
             print(f"work folder kept: {work}")
         else:
-            subprocess.run(["rm", "-rf", str(work)], check=False)
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
