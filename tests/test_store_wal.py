@@ -1,4 +1,4 @@
-"""Steady writing does not grow the store's WAL without end (a PASSIVE checkpoint beside
+"""The store under volume: steady writing does not grow the store's WAL without end (a PASSIVE checkpoint beside
 a busy writer never completes, so the store must empty the WAL now and then)."""
 
 from __future__ import annotations
@@ -25,4 +25,19 @@ def test_wal_stays_bounded_under_steady_writes(tmp_path: Path) -> None:
         assert os.path.getsize(tmp_path / "s.db-wal") < limit
     finally:
         stop()
+        store.close()
+
+
+def test_scan_pages_through_every_object_in_order(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    try:
+        names = []
+        for ns in ("a", "b"):
+            for i in range(300):
+                store.create(Secret.new(f"s{i}", ns))
+                names.append((ns, f"s{i}"))
+        scanned = [(s.namespace, s.name) for s in store.scan(Secret, page=64)]
+        assert scanned == sorted(names)
+        assert [(s.namespace, s.name) for s in store.list(Secret)] == scanned
+    finally:
         store.close()

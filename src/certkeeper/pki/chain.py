@@ -146,7 +146,7 @@ def normalize_chain_pem(pem: bytes) -> tuple[bytes, bytes]:
     return normalize_chain(parse_certificates(pem))
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _parse_certificates_cached(pem: bytes) -> tuple[x509.Certificate, ...]:
     return tuple(_parse_certificates_uncached(pem))
 

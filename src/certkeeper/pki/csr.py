@@ -156,7 +156,7 @@ def csr_public_key_matches(csr_pem: bytes, key: KeyLike) -> bool:
     return public_keys_equal(csr, key)
 
 
-_decode_csr_cached = functools.lru_cache(maxsize=4096)(_decode_csr_uncached)
+_decode_csr_cached = functools.lru_cache(maxsize=1024)(_decode_csr_uncached)
 
 
 def decode_csr(pem: bytes) -> x509.CertificateSigningRequest:

@@ -206,7 +206,7 @@ def key_description(key: KeyLike) -> tuple[str, int]:
     return type(pub).__name__, 0
 
 
-_decode_private_key_cached = functools.lru_cache(maxsize=4096)(_decode_private_key_uncached)
+_decode_private_key_cached = functools.lru_cache(maxsize=1024)(_decode_private_key_uncached)
 
 
 def decode_private_key(pem: bytes) -> PrivateKey:

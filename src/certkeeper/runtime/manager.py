@@ -105,7 +105,7 @@ class Manager:
         for kind, cls in kinds.items():
             if kind not in self._routes:
                 continue
-            for obj in self.ctx.store.list(cls):
+            for obj in self.ctx.store.scan(cls):
                 # timers a controller can arm from the stored state alone (renewals) are
                 # armed now; the full verification of each object waits behind live work
                 for c in self.controllers:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol, TypeVar
 
 from ..api.meta import Resource
@@ -84,6 +84,10 @@ class Store(Protocol):
     ) -> list[R]:
         """All objects of a kind (in one namespace, or all if None), matching every label
         and, with ``owner_uid``, naming that owner in their ownerReferences."""
+        ...
+
+    def scan(self, cls: type[R], page: int = 256) -> Iterator[R]:
+        """Every object of a kind, fetched a page at a time (for start-up replays)."""
         ...
 
     def create(self, obj: R) -> R:

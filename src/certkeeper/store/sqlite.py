@@ -414,6 +414,24 @@ class SqliteStore:
             out = [o for o in out if all(o.labels().get(k) == v for k, v in python_filter.items())]
         return out
 
+    def scan(self, cls: type[R], page: int = 256) -> Iterator[R]:
+        """Every object of a kind, a page at a time (keyset pagination, the lock taken per
+        page): a start-up replay of 10,000 Secrets never holds them all in memory."""
+        key = self._key(cls)
+        after = ("", "")
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    "SELECT namespace, name, data FROM objects WHERE kind = ? AND (namespace, name) > (?, ?)"
+                    " ORDER BY namespace, name LIMIT ?",
+                    (key, after[0], after[1], page),
+                ).fetchall()
+            for _, _, data in rows:
+                yield cls.model_validate_json(data)
+            if len(rows) < page:
+                return
+            after = (rows[-1][0], rows[-1][1])
+
     # ------------------------------------------------------------------ writes
 
     def create(self, obj: R) -> R:

@@ -44,7 +44,7 @@ class CertificateController(Controller):
 
     def watches(self) -> list[tuple[str, Mapper]]:
         index = cert_index(self.ctx)
-        seen: dict[Key, Hashable] = {}
+        seen: dict[Key, int] = {}
         lock = threading.Lock()
 
         def on_certificate(event: WatchEvent) -> Iterable[Key]:
@@ -61,10 +61,11 @@ class CertificateController(Controller):
             fp = self.fingerprint(event.obj)
             if fp is None:
                 return keys
+            digest = hash(fp)  # an int per Certificate, not the tuple: memory at 10,000
             with lock:
-                if seen.get(key) == fp:
+                if seen.get(key) == digest:
                     return []
-                seen[key] = fp
+                seen[key] = digest
             return keys
 
         def on_secret(event: WatchEvent) -> Iterable[Key]:

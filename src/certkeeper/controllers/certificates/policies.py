@@ -212,7 +212,7 @@ class _SecretChecksMemo:
     and the current request; trigger and readiness both run them, on every event. Their
     result is remembered by those objects' uids and resourceVersions (a bounded LRU)."""
 
-    def __init__(self, size: int = 8192) -> None:
+    def __init__(self, size: int = 2048) -> None:
         self._size = size
         self._lock = threading.Lock()
         self._memo: OrderedDict[Hashable, tuple[Violation | None]] = OrderedDict()

@@ -14,9 +14,10 @@ from ...api import constants as c
 from ...api.issuer import ClusterIssuer, Issuer, IssuerStatus
 from ...api.meta import get_condition, set_condition
 from ...issuers.base import Signer, issuer_type, referenced_secrets
-from ...runtime.controller import Context, Controller, Mapper, Result, same_key
+from ...runtime.controller import Context, Controller, Mapper, Result
+from ...runtime.index import ReverseIndex
 from ...runtime.queue import Key
-from ...store.base import WatchEvent
+from ...store.base import EventType, WatchEvent
 
 
 class IssuerReadinessController(Controller):
@@ -33,19 +34,22 @@ class IssuerReadinessController(Controller):
             self.primary = ClusterIssuer
         super().__init__(ctx)
         self.signers = signers
+        self._secrets = ReverseIndex()  # issuer -> the Secrets its spec names
 
     def watches(self) -> list[tuple[str, Mapper]]:
-        return [(self.primary.KIND, same_key), ("Secret", self._issuers_for_secret)]
+        return [(self.primary.KIND, self._index_issuer), ("Secret", self._issuers_for_secret)]
+
+    def _index_issuer(self, event: WatchEvent) -> Iterable[Key]:
+        key = (event.namespace, event.name)
+        if event.type == EventType.DELETED or not isinstance(event.obj, Issuer):
+            self._secrets.set(key, set())
+        else:
+            ns = self.ctx.options.cluster_resource_namespace if self.cluster else event.namespace
+            self._secrets.set(key, {(ns, name) for name in referenced_secrets(event.obj)})
+        return [key]
 
     def _issuers_for_secret(self, event: WatchEvent) -> Iterable[Key]:
-        if self.cluster and event.namespace != self.ctx.options.cluster_resource_namespace:
-            return []
-        ns = None if self.cluster else event.namespace
-        return [
-            (i.namespace, i.name)
-            for i in self.store.list(self.primary, ns)
-            if event.name in referenced_secrets(i)
-        ]
+        return self._secrets.get((event.namespace, event.name))
 
     def reconcile(self, key: Key) -> Result | None:
         ns, name = key

@@ -4,8 +4,7 @@ issuer types, dispatching to the Signer of the referenced issuer (cert-manager Â
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 
 from ...api import constants as c
 from ...api.certificate import CertificateRequest, CertificateRequestStatus
@@ -15,6 +14,7 @@ from ...issuers.base import Failed, Issued, Pending, Signer, issuer_type
 from ...pki.chain import parse_certificates
 from ...pki.errors import PKIError
 from ...runtime.controller import Context, Controller, Mapper, Result, controller_owner
+from ...runtime.index import ReverseIndex
 from ...runtime.queue import Key
 from ...store.base import EventType, WatchEvent
 from .approver import approval_state
@@ -43,10 +43,10 @@ class SigningController(Controller):
     def __init__(self, ctx: Context, signers: dict[str, Signer]) -> None:
         super().__init__(ctx)
         self.signers = signers
-        self._lock = threading.Lock()
-        self._by_secret: dict[tuple[str | None, str], set[Key]] = {}
-        self._secret_of: dict[Key, tuple[str | None, str]] = {}
-        self._primed = False
+        # requests still to be signed, by the Secret (self-signed key) and the issuer they
+        # wait on, kept up to date from request events: an Issuer or Secret event finds its
+        # requests without listing every request in the store
+        self._waiting_on = ReverseIndex()
 
     def watches(self) -> list[tuple[str, Mapper]]:
         return [
@@ -58,52 +58,32 @@ class SigningController(Controller):
             ("Order", controller_owner("CertificateRequest")),
         ]
 
-    def _pending_requests(self) -> Iterable[CertificateRequest]:
-        for cr in self.store.list(CertificateRequest):
-            ready = get_condition(cr.status.conditions if cr.status else None, c.COND_READY)
-            if ready is None or ready.reason == c.CR_PENDING:
-                yield cr
-
     def _requests_for_issuer(self, event: WatchEvent) -> Iterable[Key]:
-        keys = []
-        for cr in self._pending_requests():
-            ref = cr.spec.issuer_ref
-            if ref is None or ref.name != event.name:
-                continue
-            if (ref.kind or "Issuer") != event.kind:
-                continue
-            if event.kind == "Issuer" and cr.namespace != event.namespace:
-                continue
-            keys.append((cr.namespace, cr.name))
-        return keys
-
-    def _index_request(self, event: WatchEvent) -> Iterable[Key]:
-        """Remember which private key Secret each request names (self-signed requests wait
-        on it), so a Secret event finds its requests without listing them all."""
-        key = (event.namespace, event.name)
-        obj = event.obj
-        done = False
-        if isinstance(obj, CertificateRequest) and obj.status is not None:
-            ready = get_condition(obj.status.conditions, c.COND_READY)
-            done = ready is not None and ready.reason in (c.CR_ISSUED, c.CR_FAILED, c.CR_DENIED)
-        with self._lock:
-            old = self._secret_of.pop(key, None)
-            if old is not None:
-                self._by_secret.get(old, set()).discard(key)
-            secret = event.obj.annotations().get(c.ANN_PRIVATE_KEY_SECRET)
-            if event.type != "DELETED" and secret and not done:
-                self._secret_of[key] = (event.namespace, secret)
-                self._by_secret.setdefault((event.namespace, secret), set()).add(key)
-        # a request that reached its end (issued, failed, denied) has nothing left to sign
-        return [] if done or event.type == "DELETED" else [key]
+        ns = event.namespace if event.kind == "Issuer" else None
+        return self._waiting_on.get((event.kind, ns, event.name))
 
     def _requests_for_secret(self, event: WatchEvent) -> Iterable[Key]:
-        if not self._primed:
-            self._primed = True
-            for cr in self.store.list(CertificateRequest):
-                self._index_request(WatchEvent(EventType.ADDED, cr.KIND, cr.namespace, cr.name, cr))
-        with self._lock:
-            return list(self._by_secret.get((event.namespace, event.name), ()))
+        return self._waiting_on.get(("Secret", event.namespace, event.name))
+
+    def _index_request(self, event: WatchEvent) -> Iterable[Key]:
+        key = (event.namespace, event.name)
+        obj = event.obj
+        done = event.type == EventType.DELETED or not isinstance(obj, CertificateRequest)
+        targets: set[Hashable] = set()
+        if isinstance(obj, CertificateRequest) and not done:
+            ready = get_condition(obj.status.conditions if obj.status else None, c.COND_READY)
+            done = ready is not None and ready.reason in (c.CR_ISSUED, c.CR_FAILED, c.CR_DENIED)
+            if not done:
+                secret = obj.annotations().get(c.ANN_PRIVATE_KEY_SECRET)
+                if secret:
+                    targets.add(("Secret", event.namespace, secret))
+                ref = obj.spec.issuer_ref
+                if ref is not None and ref.name:
+                    kind = ref.kind or "Issuer"
+                    targets.add((kind, event.namespace if kind == "Issuer" else None, ref.name))
+        self._waiting_on.set(key, targets)
+        # a request that reached its end (issued, failed, denied) has nothing left to sign
+        return [] if done else [key]
 
     def _set_ready(self, cr: CertificateRequest, status: str, reason: str, message: str) -> None:
         assert cr.status is not None
