@@ -178,11 +178,11 @@ def _report_initial_sync(manager: Manager, started: float, stop: threading.Event
     while not stop.wait(0.05):
         if manager.idle():
             timers = manager.pending_timers()
+            release_memory()
             log.info(
                 "initial sync done in %.2fs: %d reconciles, %d timers pending",
                 time.monotonic() - started, manager.syncs, timers,
             )
-            release_memory()
             return
 
 

@@ -97,6 +97,10 @@ def _library_errors() -> Iterator[None]:
         raise AcmeProtocolError(f"unexpected ACME answer: {exc!r}") from exc
 
 
+#: connections kept per ACME server, at least the daemon's io workers
+POOL_SIZE = 64
+
+
 def _json(response: requests.Response) -> dict[str, Any]:
     try:
         data = response.json()
@@ -157,6 +161,11 @@ class AcmeClient:
             **kwargs,
         )
         _read_environment_once(self.net.session, directory_url)
+        # many workers share one account's client: keep as many connections as they use,
+        # not requests' default ten (beyond which every request made a new TLS handshake)
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+        self.net.session.mount("https://", adapter)
+        self.net.session.mount("http://", adapter)
         self._lock = threading.Lock()
         self._client: acme_client.ClientV2 | None = None
 

@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 
-from ..api import registry
+from ..api.meta import Resource
 from ..store.base import Conflict, EventType, NotFound, WatchEvent
 from .controller import Context, Controller, Result
 from .queue import Key, RateLimiter, WorkQueue
@@ -76,8 +76,13 @@ class Manager:
         self._inflight_lock = threading.Lock()
 
     # -- wiring -----------------------------------------------------------------
-    def _on_event(self, event: WatchEvent, low: bool = False) -> None:
-        for name, mapper in self._routes.get(event.kind, []):
+    def _on_event(self, event: WatchEvent) -> None:
+        self._dispatch(event, self._routes.get(event.kind, []), low=False)
+
+    def _dispatch(
+        self, event: WatchEvent, routes: list[tuple[str, Callable[[WatchEvent], Iterable[Key]]]], low: bool
+    ) -> None:
+        for name, mapper in routes:
             try:
                 keys = mapper(event)
             except Exception:  # a broken mapper must not stop the watch
@@ -93,27 +98,26 @@ class Manager:
     def start(self) -> None:
         """Subscribe to changes, then replay everything stored as ADDED events (the
         initial LIST), through the same mappers and filters as live events: a request that
-        is long finished does not cost its approver a reconcile at every start."""
+        is long finished does not cost its approver a reconcile at every start. Each kind
+        is replayed only to the controllers whose primary kind it is: a Secret's replay
+        would only re-queue Certificates that are queued anyway, and reading every Secret
+        is the dearest part of a start."""
         self._unwatch = self.ctx.store.watch(self._on_event)
-        kinds = {c.primary.KIND: c.primary for c in self.controllers}
+        kinds: dict[str, type[Resource]] = {}
         for c in self.controllers:
-            for kind, _ in c.watches():
-                if kind not in kinds:
-                    cls = registry.by_kind(kind)
-                    if cls is not None:
-                        kinds[kind] = cls
+            kinds.setdefault(c.primary.KIND, c.primary)
         for kind, cls in kinds.items():
-            if kind not in self._routes:
-                continue
+            owners = {c.name for c in self.controllers if kind == c.primary.KIND}
+            routes = [(name, mapper) for name, mapper in self._routes.get(kind, []) if name in owners]
+            timers = [c for c in self.controllers if c.primary is cls]
             for obj in self.ctx.store.scan(cls):
                 # timers a controller can arm from the stored state alone (renewals) are
                 # armed now; the full verification of each object waits behind live work
-                for c in self.controllers:
-                    if c.primary is cls:
-                        delay = c.initial_timer(obj)
-                        if delay is not None:
-                            self.queue_of[c.name].add_after((c.name, (obj.namespace, obj.name)), delay)
-                self._on_event(WatchEvent(EventType.ADDED, kind, obj.namespace, obj.name, obj), low=True)
+                for c in timers:
+                    delay = c.initial_timer(obj)
+                    if delay is not None:
+                        self.queue_of[c.name].add_after((c.name, (obj.namespace, obj.name)), delay)
+                self._dispatch(WatchEvent(EventType.ADDED, kind, obj.namespace, obj.name, obj), routes, low=True)
 
     def stop(self) -> None:
         if self._unwatch is not None:
