@@ -1,0 +1,36 @@
+"""The real ``certkeeper run`` process, watched through its log lines (no sleeps)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+
+CLI = [sys.executable, "-m", "certkeeper"]
+
+
+class Daemon:
+    """A `certkeeper run` whose log lines are watched for a phrase (no sleeps)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen([*CLI, "run"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._cond:
+                self.lines.append(line)
+                self._cond.notify_all()
+
+    def wait_for(self, phrase: str, timeout: float = 30) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: any(phrase in line for line in self.lines), timeout)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=30)
