@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib
 import re
+from types import ModuleType
 
-import jks
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -163,7 +164,14 @@ def _der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
 
+def _jks() -> ModuleType:
+    """pyjks (with pycryptodome and pyasn1) is imported on first use: some 6 MB of a
+    daemon's memory that only JKS keystores need."""
+    return importlib.import_module("jks")
+
+
 def _jks_ca_entries(cas: list[x509.Certificate]) -> list[object]:
+    jks = _jks()
     return [jks.TrustedCertEntry.new("ca" if i == 0 else f"ca-{i}", _der(c)) for i, c in enumerate(cas)]
 
 
@@ -173,6 +181,7 @@ def _jks_keystore(
     key_der = key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+    jks = _jks()
     entry = jks.PrivateKeyEntry.new(alias, [_der(c) for c in chain], key_der, "pkcs8")
     store = jks.KeyStore.new("jks", [entry, *_jks_ca_entries(cas)])
     data: bytes = store.saves(password)
@@ -180,7 +189,7 @@ def _jks_keystore(
 
 
 def _jks_truststore(password: str, cas: list[x509.Certificate]) -> bytes:
-    data: bytes = jks.KeyStore.new("jks", _jks_ca_entries(cas)).saves(password)
+    data: bytes = _jks().KeyStore.new("jks", _jks_ca_entries(cas)).saves(password)
     return data
 
 
@@ -227,7 +236,7 @@ def keystore_opens(key: str, data: bytes, password: str) -> bool:
         if key.endswith(".p12"):
             pkcs12.load_pkcs12(data, password.encode())
         else:
-            jks.KeyStore.loads(data, password)
+            _jks().KeyStore.loads(data, password)
     except Exception:  # every library failure means the same thing here: it does not open
         return False
     return True
