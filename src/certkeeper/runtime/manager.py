@@ -72,6 +72,10 @@ class Manager:
         self._threads: list[threading.Thread] = []
         self.errors = 0
         self.syncs = 0
+        #: per controller, as cert-manager's certmanager_controller_sync_{call,error}_count
+        #: (conflicts and vanished objects are retried, not counted as errors)
+        self.sync_counts: dict[str, int] = dict.fromkeys(self.by_name, 0)
+        self.error_counts: dict[str, int] = dict.fromkeys(self.by_name, 0)
         self._inflight = 0
         self._inflight_lock = threading.Lock()
 
@@ -136,6 +140,7 @@ class Manager:
         limiter = self.limiters[name]
         queue = self.queue_of[name]
         self.syncs += 1
+        self.sync_counts[name] += 1
         with self._inflight_lock:
             self._inflight += 1
         try:
@@ -146,6 +151,7 @@ class Manager:
             queue.add_after(item, limiter.when(item))
         except Exception:
             self.errors += 1
+            self.error_counts[name] += 1
             log.exception("%s: reconciling %s failed", name, key)
             queue.add_after(item, limiter.when(item))
         else:
