@@ -36,7 +36,8 @@ from .issuers.base import Signer
 from .issuers.ca import CASigner
 from .issuers.selfsigned import SelfSignedSigner
 from .runtime.clock import Clock, RealClock
-from .runtime.controller import Context, Controller, Options
+from .runtime.controller import Context, Controller, EventRecorder, Options
+from .runtime.events import EventSink
 from .runtime.manager import Manager
 from .store.base import Store
 
@@ -115,9 +116,11 @@ def controller_factories(opts: DaemonOptions) -> list[Callable[[Context], Contro
 
 
 def build_manager(store: Store, opts: DaemonOptions, clock: Clock | None = None) -> Manager:
+    clock = clock or RealClock()
     ctx = Context(
         store=store,
-        clock=clock or RealClock(),
+        clock=clock,
+        recorder=EventRecorder(sink=EventSink(store, clock)),
         options=Options(
             cluster_resource_namespace=opts.cluster_resource_namespace,
             min_backoff=opts.min_backoff,

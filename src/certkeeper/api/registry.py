@@ -6,6 +6,7 @@ from ..api.meta import Resource
 from .acme import Challenge, Order
 from .certificate import Certificate, CertificateRequest
 from .core import Namespace, Secret
+from .event import Event
 from .issuer import ClusterIssuer, Issuer
 
 KINDS: list[type[Resource]] = [
@@ -17,6 +18,7 @@ KINDS: list[type[Resource]] = [
     Namespace,
     Order,
     Challenge,
+    Event,
 ]
 
 

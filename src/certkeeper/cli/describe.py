@@ -3,11 +3,14 @@ with conditions as a table, and kubectl's Secret describer (sizes, never values)
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 from typing import Any
 
 from ..api.core import Secret
+from ..api.event import Event
 from ..api.meta import Resource
+from .events import event_lines
 
 _ACRONYMS = {"API", "URL", "UID", "OSB", "GUID"}
 _INDENT = "  "
@@ -93,7 +96,7 @@ def _kv_block(label: str, values: dict[str, str]) -> list[str]:
     return [_header(label, first), *(" " * _TOP_LABEL_WIDTH + i for i in rest)]
 
 
-def describe(obj: Resource) -> str:
+def describe(obj: Resource, events: list[Event] | None = None, now: _dt.datetime | None = None) -> str:
     lines = [_header("Name", obj.name)]
     if type(obj).NAMESPACED:
         lines.append(_header("Namespace", obj.namespace or ""))
@@ -111,7 +114,7 @@ def describe(obj: Resource) -> str:
     }
     body: dict[str, Any] = {"metadata": meta, **d} if meta else d
     lines += _map_lines(body, 0)
-    lines.append("Events:  <none>")
+    lines += event_lines(events or [], now or _dt.datetime.now(_dt.UTC))
     return "\n".join(lines) + "\n"
 
 

@@ -10,6 +10,7 @@ import click
 from ..api.meta import Resource
 from ..store import NotFound, Store
 from .describe import describe
+from .events import events_for
 from .printers import render
 from .state import CliState, fail, global_options, namespace_for, resolve_kind, server_error, state
 
@@ -147,13 +148,14 @@ def describe_cmd(kind: str, names: tuple[str, ...], all_namespaces: bool, select
         objs = list_objects(store, cls, namespace, selector)
         if not objs:
             click.echo(_no_resources(cls, st, all_namespaces), err=True)
-        click.echo("\n\n".join(describe(o) for o in objs), nl=False)
+        click.echo("\n\n".join(describe(o, events_for(store, o), _now()) for o in objs), nl=False)
         return
     failed = False
     texts: list[str] = []
     for name in wanted:
         try:
-            texts.append(describe(store.get(cls, namespace_for(cls, st.ns), name)))
+            obj = store.get(cls, namespace_for(cls, st.ns), name)
+            texts.append(describe(obj, events_for(store, obj), _now()))
         except NotFound as e:
             click.echo(server_error(e), err=True)
             failed = True

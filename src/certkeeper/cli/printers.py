@@ -106,6 +106,45 @@ def _namespace_status(d: dict[str, Any], _now: _dt.datetime) -> str:
 
 
 AGE = Column("AGE", age)
+
+
+def _since(*fields: str) -> Getter:
+    """Age of the first timestamp present among ``fields`` (events carry one of several)."""
+
+    def get(d: dict[str, Any], now: _dt.datetime) -> str:
+        for f in fields:
+            ts = d.get(f) or _path(d, "metadata", f)
+            if ts:
+                return human_duration(now - parse_time(ts))
+        return "<unknown>"
+
+    return get
+
+
+def _event_object(d: dict[str, Any], _now: _dt.datetime) -> str:
+    ref = d.get("involvedObject") or {}
+    return f"{_text(ref.get('kind')).lower()}/{_text(ref.get('name'))}"
+
+
+def _event_source(d: dict[str, Any], _now: _dt.datetime) -> str:
+    component = _path(d, "source", "component") or d.get("reportingComponent") or ""
+    host = _path(d, "source", "host") or d.get("reportingInstance") or ""
+    return f"{component}, {host}" if host else _text(component)
+
+
+#: kubectl's own table for core Events: no NAME column unless wide, and NAME last
+EVENT_COLUMNS = [
+    Column("LAST SEEN", _since("lastTimestamp", "eventTime", "creationTimestamp")),
+    Column("TYPE", field("type")),
+    Column("REASON", field("reason")),
+    Column("OBJECT", _event_object),
+    Column("SUBOBJECT", field("involvedObject", "fieldPath"), wide_only=True),
+    Column("SOURCE", _event_source, wide_only=True),
+    Column("MESSAGE", field("message")),
+    Column("FIRST SEEN", _since("firstTimestamp", "eventTime", "creationTimestamp"), wide_only=True),
+    Column("COUNT", field("count"), wide_only=True),
+    Column("NAME", field("metadata", "name"), wide_only=True),
+]
 READY_STATUS = Column("STATUS", condition("Ready", "message"), wide_only=True)
 
 COLUMNS: dict[str, list[Column]] = {
@@ -161,13 +200,15 @@ def table(
     objs: Sequence[Resource], now: _dt.datetime, wide: bool = False, with_namespace: bool = False
 ) -> str:
     kind = type(objs[0]).KIND if objs else ""
-    columns = [c for c in COLUMNS.get(kind, [AGE]) if wide or not c.wide_only]
-    header = (["NAMESPACE"] if with_namespace else []) + ["NAME"] + [c.name for c in columns]
+    named = kind != "Event"
+    columns = [c for c in (COLUMNS.get(kind, [AGE]) if named else EVENT_COLUMNS) if wide or not c.wide_only]
+    header = (["NAMESPACE"] if with_namespace else []) + (["NAME"] if named else []) + [c.name for c in columns]
     rows = [header]
     for obj in objs:
         d = obj.to_dict()
         row = [obj.namespace or ""] if with_namespace else []
-        row.append(obj.name)
+        if named:
+            row.append(obj.name)
         row.extend(c.get(d, now) for c in columns)
         rows.append(row)
     return format_table(rows)

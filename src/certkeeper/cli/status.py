@@ -17,6 +17,7 @@ from ..api.issuer import ClusterIssuer, Issuer
 from ..api.meta import Condition, Resource, get_condition, parse_time
 from ..pki.inspect import describe_certificate_pem
 from ..store import NotFound, Store
+from .events import event_lines, events_for
 from .state import fail, global_options, server_error, state
 
 DEFAULT_MIN_BACKOFF = _dt.timedelta(hours=1)
@@ -191,7 +192,7 @@ def _why_lines(cert: Certificate, cr: CertificateRequest | None) -> list[str]:
     return lines
 
 
-def certificate_status(store: Store, cert: Certificate) -> str:
+def certificate_status(store: Store, cert: Certificate, now: _dt.datetime | None = None) -> str:
     status = cert.status
     lines = [
         f"Name: {cert.name}",
@@ -216,6 +217,7 @@ def certificate_status(store: Store, cert: Certificate) -> str:
     lines += _request_lines(store, cr)
     lines += _acme_lines(store, cr)
     lines += _why_lines(cert, cr)
+    lines += event_lines(events_for(store, cert), now or _dt.datetime.now(_dt.UTC))
     return "\n".join(lines) + "\n"
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from ..api.meta import Resource
 from ..store.base import Store, WatchEvent
 from .clock import Clock
+from .events import EventSink
 from .queue import Key
 
 log = logging.getLogger("certkeeper")
@@ -39,15 +40,26 @@ class Options:
 
 
 class EventRecorder:
-    """Kubernetes-style events. On a host they go to the log; messages never carry keys."""
+    """Kubernetes-style events: always a log line, and with a sink an Event in the store
+    that ``describe`` and ``status`` show. Messages never carry keys."""
 
-    def __init__(self, logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self, logger: logging.Logger | None = None, sink: EventSink | None = None, component: str = "certkeeper"
+    ) -> None:
         self._log = logger or logging.getLogger("certkeeper.events")
+        self.sink = sink
+        self.component = component
+
+    def for_component(self, component: str) -> EventRecorder:
+        """The same recorder, reporting as ``component`` (a controller's name)."""
+        return EventRecorder(self._log, self.sink, component)
 
     def event(self, obj: Resource, type_: str, reason: str, message: str) -> None:
         ns = f"{obj.namespace}/" if obj.namespace else ""
         level = logging.WARNING if type_ == "Warning" else logging.INFO
         self._log.log(level, "%s %s%s %s: %s", obj.KIND, ns, obj.name, reason, message)
+        if self.sink is not None:
+            self.sink.add(obj, type_, reason, message, self.component)
 
 
 @dataclasses.dataclass
@@ -100,7 +112,8 @@ class Controller:
         self.ctx = ctx
         self.store = ctx.store
         self.clock = ctx.clock
-        self.recorder = ctx.recorder
+        # cert-manager's component names, so that event filters written for it still match
+        self.recorder = ctx.recorder.for_component(f"cert-manager-{self.name}")
         self.log = logging.getLogger(f"certkeeper.{self.name}")
 
     def watches(self) -> list[tuple[str, Mapper]]:

@@ -106,6 +106,8 @@ class Manager:
         is replayed only to the controllers whose primary kind it is: a Secret's replay
         would only re-queue Certificates that are queued anyway, and reading every Secret
         is the dearest part of a start."""
+        if self.ctx.recorder.sink is not None:
+            self.ctx.recorder.sink.start()
         self._unwatch = self.ctx.store.watch(self._on_event)
         kinds: dict[str, type[Resource]] = {}
         for c in self.controllers:
@@ -132,6 +134,8 @@ class Manager:
         for t in self._threads:
             t.join(timeout=10)
         self._threads.clear()
+        if self.ctx.recorder.sink is not None:
+            self.ctx.recorder.sink.close()
 
     # -- processing -------------------------------------------------------------
     def _process(self, item: Item) -> None:

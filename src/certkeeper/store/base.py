@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Protocol, TypeVar
 
+from ..api.event import Event
 from ..api.meta import Resource
 
 R = TypeVar("R", bound=Resource)
@@ -114,6 +115,17 @@ class Store(Protocol):
     def watch(self, handler: WatchHandler) -> Callable[[], None]:
         """Call ``handler`` for every change from now on, also changes made by another
         process on the same store. Returns a function that stops the watch."""
+        ...
+
+    def record_events(self, events: Sequence[Event]) -> None:
+        """Write Events (new, or again under the same name with a higher count) in one go.
+        Best-effort and not watched: no controller acts on an Event, and recording one must
+        not cost a watch delivery to every controller."""
+        ...
+
+    def expire_events(self, last_seen_before: str) -> int:
+        """Remove Events last seen before the RFC 3339 time given (Kubernetes keeps them
+        one hour); returns how many. A backend whose server expires them returns 0."""
         ...
 
     def acquire_lease(self, name: str, holder: str, duration_seconds: float) -> bool:

@@ -28,13 +28,14 @@ import secrets
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from pydantic import BaseModel
 
 from ..api import registry
+from ..api.event import Event
 from ..api.meta import Resource, format_time
 from ..runtime.clock import Clock, RealClock
 from .base import (
@@ -660,6 +661,44 @@ class SqliteStore:
         self._conn.execute("DELETE FROM owner_refs WHERE uid = ?", (d["metadata"]["uid"],))
         self._record(tx, EventType.DELETED, key, ns, name, rv, data)
         return data
+
+    # ------------------------------------------------------------------ events
+
+    def record_events(self, events: Sequence[Event]) -> None:
+        """Rows in the objects table (so get, describe and delete see them) but no entry in
+        the change log: nothing watches Events, and a delivery would cost every controller's
+        mappers a decode. Their resourceVersion is the store's current one."""
+        if not events:
+            return
+        key = self._key(Event)
+        with self._write():
+            rv = self._current_rv()
+            rows = []
+            for ev in events:
+                d = ev.to_dict()
+                meta = d["metadata"]
+                ns = meta.get("namespace") or "default"
+                meta["namespace"] = ns
+                meta.setdefault("uid", str(uuid.uuid4()))
+                meta.setdefault("creationTimestamp", self._now())
+                meta["resourceVersion"] = str(rv)
+                rows.append((key, ns, meta["name"], meta["uid"], rv, _dumps(d)))
+            self._conn.executemany(
+                "INSERT INTO objects (kind, namespace, name, uid, resource_version, data) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, namespace, name) DO UPDATE SET "
+                "resource_version = excluded.resource_version, data = excluded.data",
+                rows,
+            )
+
+    def expire_events(self, last_seen_before: str) -> int:
+        with self._write():
+            cur = self._conn.execute(
+                "DELETE FROM objects WHERE kind = ? AND "
+                "coalesce(json_extract(data, '$.lastTimestamp'), json_extract(data, '$.eventTime'), "
+                "json_extract(data, '$.metadata.creationTimestamp')) < ?",
+                (self._key(Event), last_seen_before),
+            )
+            return cur.rowcount
 
     # ------------------------------------------------------------------ leases
 
