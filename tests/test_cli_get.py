@@ -216,6 +216,10 @@ def test_several_kinds_at_once(tmp_path: Path) -> None:
     assert len(tables) == 2
     assert tables[0].splitlines()[0].split()[:2] == ["NAME", "READY"] and "foo" in tables[0]
     assert "SECRET" not in tables[1].splitlines()[0]
+    # several kinds: each name carries its kind, as kubectl prints them
+    assert tables[0].splitlines()[1].split()[0] == "certificate.cert-manager.io/foo"
+    assert tables[1].splitlines()[1].split()[0] == "issuer.cert-manager.io/selfsigned"
+    assert ck("get", "certs").output.splitlines()[1].split()[0] == "foo"
     r = ck("get", "certificate,issuer", "-o", "json")
     doc = json.loads(r.output)
     assert doc["kind"] == "List"

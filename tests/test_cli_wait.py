@@ -106,3 +106,19 @@ def test_zero_timeout_checks_once(tmp_path: Path) -> None:
     with ck.store() as store:
         _set_ready(store)
     assert ck("wait", "cert/foo", "--for", "condition=Ready", "--timeout", "0").exit_code == 0
+
+
+def test_all_and_selector_wait_for_every_matching_object(tmp_path: Path) -> None:
+    ck = _applied(tmp_path)
+    r = ck("wait", "cert", "--all", "--for", "condition=Ready", "--timeout", "0")
+    assert r.exit_code == 1 and "timed out waiting for the condition on certificates/foo" in r.output
+    with ck.store() as store:
+        _set_ready(store)
+    r = ck("wait", "cert", "--all", "--for", "condition=Ready", "--timeout", "0")
+    assert r.exit_code == 0 and r.output == "certificate.cert-manager.io/foo condition met\n"
+    r = ck("wait", "cert", "-l", "app=web", "-A", "--for", "condition=Ready", "--timeout", "0")
+    assert r.exit_code == 0 and r.output == "certificate.cert-manager.io/foo condition met\n"
+    r = ck("wait", "cert", "-l", "app=db", "--for", "condition=Ready", "--timeout", "0")
+    assert r.exit_code == 1 and "no matching resources found" in r.output
+    r = ck("wait", "cert", "foo", "--all", "--for", "condition=Ready")
+    assert r.exit_code == 1 and "name cannot be provided" in r.output

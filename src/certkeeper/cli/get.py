@@ -183,4 +183,6 @@ def _get_kinds(st: CliState, kinds: list[str], output: str | None, all_namespace
         if i:
             click.echo("")
         with_ns = all_namespaces and cls.NAMESPACED
-        click.echo(render(objs, output, _now(), single=False, with_namespace=with_ns), nl=False)
+        click.echo(
+            render(objs, output, _now(), single=False, with_namespace=with_ns, with_kind=len(kinds) > 1), nl=False
+        )

@@ -197,8 +197,11 @@ def format_table(rows: Sequence[Sequence[str]]) -> str:
 
 
 def table(
-    objs: Sequence[Resource], now: _dt.datetime, wide: bool = False, with_namespace: bool = False
+    objs: Sequence[Resource], now: _dt.datetime, wide: bool = False, with_namespace: bool = False,
+    with_kind: bool = False,
 ) -> str:
+    """``with_kind``: names as ``certificate.cert-manager.io/web``, as kubectl prints them
+    when several kinds were asked for."""
     kind = type(objs[0]).KIND if objs else ""
     named = kind != "Event"
     columns = [c for c in (COLUMNS.get(kind, [AGE]) if named else EVENT_COLUMNS) if wide or not c.wide_only]
@@ -208,7 +211,7 @@ def table(
         d = obj.to_dict()
         row = [obj.namespace or ""] if with_namespace else []
         if named:
-            row.append(obj.name)
+            row.append(object_ref(obj) if with_kind else obj.name)
         row.extend(c.get(d, now) for c in columns)
         rows.append(row)
     return format_table(rows)
@@ -247,6 +250,7 @@ def render(
     now: _dt.datetime,
     single: bool,
     with_namespace: bool = False,
+    with_kind: bool = False,
 ) -> str:
     """``single``: the user named exactly one object, so json/yaml print it bare."""
     if output in ("json", "yaml"):
@@ -254,4 +258,4 @@ def render(
         return dump_json(data) if output == "json" else dump_yaml(data)
     if output == "name":
         return "".join(object_ref(o) + "\n" for o in objs)
-    return table(objs, now, wide=output == "wide", with_namespace=with_namespace)
+    return table(objs, now, wide=output == "wide", with_namespace=with_namespace, with_kind=with_kind)

@@ -16,7 +16,7 @@ from ..api.meta import Resource
 from ..pki.durations import parse_duration
 from ..store import NotFound, Store, WatchEvent
 from ..store.base import EventType
-from .get import split_refs
+from .get import list_objects, split_refs
 from .state import fail, global_options, namespace_for, plural_ref, qualified, server_error, state
 
 Predicate = Callable[[Resource | None], bool]
@@ -73,12 +73,29 @@ def wait_for(
               help="What to wait for, e.g. condition=Ready.")
 @click.option("--timeout", default="30s", show_default=True,
               help="Give up after this Go duration (0: check once; negative: a week, as kubectl).")
+@click.option("--all", "all_", is_flag=True, help="Every object of the kind in the namespace.")
+@click.option("-A", "--all-namespaces", is_flag=True, help="With --all or -l: in every namespace.")
+@click.option("-l", "--selector", default=None, help="Objects whose labels match (a=b,c!=d).")
 @global_options()
-def wait_cmd(refs: tuple[str, ...], for_: str, timeout: str) -> None:
-    """Wait for a condition on one or more objects (KIND/NAME or KIND NAME...)."""
+def wait_cmd(
+    refs: tuple[str, ...], for_: str, timeout: str, all_: bool, all_namespaces: bool, selector: str | None
+) -> None:
+    """Wait for a condition on one or more objects (KIND/NAME, KIND NAME..., or KIND --all)."""
     st = state()
     cls, names = split_refs(refs[0], refs[1:])
-    if not names:
+    store = st.store()
+    ns = namespace_for(cls, st.ns)
+    if names and (all_ or selector):
+        fail("error: name cannot be provided when a selector or --all is specified")
+    if names:
+        targets = [(ns, name) for name in names]
+    elif all_ or selector:
+        # kubectl resolves the set once, at the start, and waits for each of those objects
+        found = list_objects(store, cls, None if all_namespaces else ns, selector)
+        if not found:
+            fail("error: no matching resources found")
+        targets = [(o.namespace, o.name) for o in found]
+    else:
         fail("error: resource name may not be empty")
     predicate = condition_predicate(for_)
     try:
@@ -87,13 +104,11 @@ def wait_cmd(refs: tuple[str, ...], for_: str, timeout: str) -> None:
         fail(f"error: invalid --timeout {timeout!r}: {e}")
     if limit < 0:
         limit = _A_WEEK
-    store = st.store()
-    ns = namespace_for(cls, st.ns)
     deadline = time.monotonic() + limit
-    for name in names:
-        if for_ != "delete" and store.try_get(cls, ns, name) is None:
+    for namespace, name in targets:
+        if for_ != "delete" and store.try_get(cls, namespace, name) is None:
             fail(server_error(NotFound(f'{plural_ref(cls)} "{name}" not found')))
         remaining = max(0.0, deadline - time.monotonic())
-        if not wait_for(store, cls, ns, name, predicate, remaining):
+        if not wait_for(store, cls, namespace, name, predicate, remaining):
             fail(f"error: timed out waiting for the condition on {cls.PLURAL}/{name}")
         click.echo(f"{qualified(cls)}/{name} {'deleted' if for_ == 'delete' else 'condition met'}")
