@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 import uuid
+from typing import NamedTuple
 
 from ..api.event import Event, EventSource, ObjectReference
 from ..api.meta import Resource, format_time, parse_time
@@ -38,6 +39,34 @@ MAX_KNOWN = 4096
 _Key = tuple[str, str, str, str, str, str, str, str]
 
 
+class _Seen(NamedTuple):
+    """What aggregation needs of an Event already written: a few strings, not the Event
+    (thousands of them are remembered)."""
+
+    name: str
+    uid: str
+    times: int
+    first: str
+    last: str
+
+
+def _event(obj: Resource, type_: str, reason: str, message: str, component: str, seen: _Seen) -> Event:
+    ev = Event.new(
+        seen.name,
+        obj.namespace or "default",  # events of cluster-scoped objects live in "default"
+        involved_object=ObjectReference(
+            api_version=obj.API_VERSION, kind=obj.KIND, namespace=obj.namespace, name=obj.name,
+            uid=obj.uid or None, resource_version=obj.metadata.resource_version,
+        ),
+        reason=reason, message=message, type=type_, count=seen.times,
+        first_timestamp=seen.first, last_timestamp=seen.last,
+        # no host: cert-manager's events name only the component ("From" in describe)
+        source=EventSource(component=component), reporting_component=component,
+    )
+    ev.metadata.uid = seen.uid
+    return ev
+
+
 class EventSink:
     def __init__(self, store: Store, clock: Clock) -> None:
         self.store = store
@@ -45,7 +74,7 @@ class EventSink:
         self.dropped = 0
         self._lock = threading.Lock()
         self._pending: dict[_Key, Event] = {}
-        self._known: collections.OrderedDict[_Key, Event] = collections.OrderedDict()
+        self._known: collections.OrderedDict[_Key, _Seen] = collections.OrderedDict()
         self._last_nanos = 0
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -54,49 +83,29 @@ class EventSink:
     # -- what the recorder calls -----------------------------------------------------
     def add(self, obj: Resource, type_: str, reason: str, message: str, component: str) -> None:
         now = self.clock.now()
-        ts = format_time(now)
         key: _Key = (component, obj.KIND, obj.namespace or "", obj.name, obj.uid, type_, reason, message)
         with self._lock:
+            if len(self._pending) >= MAX_PENDING and key not in self._pending:
+                self.dropped += 1
+                return
             known = self._known.get(key)
-            if known is not None and parse_time(known.last_timestamp or ts) >= now - EVENT_TTL:
-                ev = known.model_copy()
-                ev.count = (known.count or 1) + 1
-                ev.last_timestamp = ts
+            if known is not None and parse_time(known.last) >= now - EVENT_TTL:
+                seen = _Seen(known.name, known.uid, known.times + 1, known.first, format_time(now))
             else:
-                if len(self._pending) >= MAX_PENDING:
-                    self.dropped += 1
-                    return
-                ev = self._new(obj, type_, reason, message, component, now)
-            self._known[key] = ev
+                seen = _Seen(self._name(obj, now), str(uuid.uuid4()), 1, format_time(now), format_time(now))
+            self._known[key] = seen
             self._known.move_to_end(key)
             while len(self._known) > MAX_KNOWN:
                 self._known.popitem(last=False)
-            self._pending[key] = ev
+            self._pending[key] = _event(obj, type_, reason, message, component, seen)
         self._wake.set()
 
-    def _new(
-        self, obj: Resource, type_: str, reason: str, message: str, component: str, now: dt.datetime
-    ) -> Event:
-        # Kubernetes names an event <object>.<unix nanoseconds in hex>; kept unique here
-        # even when a test clock stands still
+    def _name(self, obj: Resource, now: dt.datetime) -> str:
+        """Kubernetes names an event <object>.<unix nanoseconds in hex>; kept unique here
+        even when a test clock stands still."""
         nanos = max(int(now.timestamp() * 1e9), self._last_nanos + 1)
         self._last_nanos = nanos
-        ts = format_time(now)
-        # events of cluster-scoped objects live in "default", as in Kubernetes
-        ev = Event.new(
-            f"{obj.name}.{nanos:x}",
-            obj.namespace or "default",
-            involved_object=ObjectReference(
-                api_version=obj.API_VERSION, kind=obj.KIND, namespace=obj.namespace, name=obj.name,
-                uid=obj.uid or None, resource_version=obj.metadata.resource_version,
-            ),
-            reason=reason, message=message, type=type_, count=1,
-            first_timestamp=ts, last_timestamp=ts,
-            # no host: cert-manager's events name only the component ("From" in describe)
-            source=EventSource(component=component), reporting_component=component,
-        )
-        ev.metadata.uid = str(uuid.uuid4())
-        return ev
+        return f"{obj.name}.{nanos:x}"
 
     # -- writing -----------------------------------------------------------------------
     def flush(self) -> int:
@@ -135,7 +144,7 @@ class EventSink:
         self.flush()
 
     def _loop(self) -> None:
-        self.expire()
+        # the first clean-up after a start waits its turn: not in the way of the start-up
         expired_at = time.monotonic()
         while not self._stopping.is_set():
             if self._wake.wait(EXPIRY_INTERVAL):
