@@ -35,6 +35,7 @@ from .controllers.requests.signing import SigningController
 from .issuers.base import Signer
 from .issuers.ca import CASigner
 from .issuers.selfsigned import SelfSignedSigner
+from .metrics import start_metrics, stop_metrics
 from .runtime.clock import Clock, RealClock
 from .runtime.controller import Context, Controller, EventRecorder, Options
 from .runtime.events import EventSink
@@ -70,6 +71,8 @@ class DaemonOptions:
     io_workers: int = 16
     #: cert-manager's internal approver; off means every request waits for `certkeeper approve`
     approve_requests: bool = True
+    #: HOST:PORT of the Prometheus endpoint; None or '' disables it
+    metrics_listen_address: str | None = None
 
 
 def signers() -> dict[str, Signer]:
@@ -223,6 +226,7 @@ def _run_leader(store: Store, opts: DaemonOptions, stop: threading.Event, lock: 
     started = time.monotonic()
     manager = build_manager(store, opts)
     manager.start()
+    metrics = start_metrics(manager, opts.metrics_listen_address)
     manager.run_workers()
     log.info(
         "serving in %.2fs: watching the store, %d timers armed; verifying every stored object behind live work",
@@ -235,6 +239,7 @@ def _run_leader(store: Store, opts: DaemonOptions, stop: threading.Event, lock: 
                 log.error("lost the lease %s; stopping so that only one daemon issues", LEASE_NAME)
                 return 1
     finally:
+        stop_metrics(metrics)
         manager.stop()
         store.release_lease(LEASE_NAME, holder)
         log.info("stopped")
