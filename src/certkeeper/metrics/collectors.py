@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..runtime.manager import Manager
@@ -16,6 +16,14 @@ _CHALLENGE_STATES = ("ready", "valid", "errored", "expired", "invalid", "process
 _CERT_LABELS = ["name", "namespace", "issuer_name", "issuer_kind", "issuer_group"]
 
 
+def _counter(name: str, documentation: str) -> Metric:
+    """A counter under cert-manager's exact name. The Go client exposes these without a
+    ``_total`` suffix, and rules written for cert-manager name them so; prometheus_client
+    appends ``_total`` to every counter, so they are typed untyped (same series, same
+    name; ``rate()`` works on them alike)."""
+    return Metric(name, documentation, "unknown")
+
+
 class ClockCollector(Collector):
     """The daemon's clock as cert-manager exposes it: a gauge and the deprecated counter."""
 
@@ -24,11 +32,12 @@ class ClockCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         now = self._clock.now().timestamp()
-        yield CounterMetricFamily(
+        counter = _counter(
             "certmanager_clock_time_seconds",
             "DEPRECATED: use clock_time_seconds_gauge instead. The clock time given in seconds (from 1970/01/01 UTC).",
-            value=now,
         )
+        counter.add_sample("certmanager_clock_time_seconds", {}, now)
+        yield counter
         yield GaugeMetricFamily(
             "certmanager_clock_time_seconds_gauge",
             "The clock time given in seconds (from 1970/01/01 UTC).",
@@ -43,18 +52,14 @@ class ControllerCollector(Collector):
         self._manager = manager
 
     def collect(self) -> Iterator[Metric]:
-        calls = CounterMetricFamily(
-            "certmanager_controller_sync_call_count",
-            "The number of sync() calls made by a controller.", labels=["controller"],
-        )
-        errors = CounterMetricFamily(
-            "certmanager_controller_sync_error_count",
-            "The number of errors encountered during controller sync().", labels=["controller"],
+        calls = _counter("certmanager_controller_sync_call_count", "The number of sync() calls made by a controller.")
+        errors = _counter(
+            "certmanager_controller_sync_error_count", "The number of errors encountered during controller sync().",
         )
         for name, n in sorted(dict(self._manager.sync_counts).items()):
-            calls.add_metric([name], n)
+            calls.add_sample(calls.name, {"controller": name}, n)
         for name, n in sorted(dict(self._manager.error_counts).items()):
-            errors.add_metric([name], n)
+            errors.add_sample(errors.name, {"controller": name}, n)
         yield calls
         yield errors
 

@@ -1,0 +1,199 @@
+"""The Prometheus endpoint: cert-manager's metric names and labels, scraped over HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from certkeeper.api.certificate import Certificate
+from certkeeper.metrics import MetricsServer, start_metrics
+
+from .daemons import CLI
+from .harness import CA_SETUP, Harness, leaf_certificate
+from .test_cli_run import _cli, daemon
+from .test_cli_support import ISSUER_AND_CERT
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(port: int) -> Samples:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    out: Samples = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def scrape_until(port: int, cond: Callable[[Samples], bool], timeout: float = 30) -> Samples:
+    """The watch may deliver on another thread: poll the endpoint until it agrees."""
+    deadline = time.monotonic() + timeout
+    while True:
+        samples = scrape(port)
+        if cond(samples) or time.monotonic() > deadline:
+            return samples
+
+
+def key(metric: str, /, **labels: str) -> tuple[str, frozenset[tuple[str, str]]]:
+    return metric, frozenset(labels.items())
+
+
+def cert_labels(name: str, issuer: str = "ca") -> dict[str, str]:
+    return {"name": name, "namespace": "default", "issuer_name": issuer, "issuer_kind": "", "issuer_group": ""}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    h = Harness(tmp_path)
+    yield h
+    h.close()
+
+
+@pytest.fixture
+def served(harness: Harness) -> Iterator[tuple[Harness, int]]:
+    server = MetricsServer(harness.manager)
+    server.start("127.0.0.1:0")
+    yield harness, server.port
+    server.stop()
+
+
+def _issue(h: Harness, name: str) -> None:
+    h.apply(CA_SETUP)
+    h.apply(leaf_certificate(name))
+    h.settle()
+    assert h.ready(name) is not None and h.ready(name)[0] == "True"  # type: ignore[index]
+
+
+def test_expiration_equals_the_secret_certificates_not_after(served: tuple[Harness, int]) -> None:
+    h, port = served
+    _issue(h, "web")
+    leaf = h.leaf("web")
+    crt = h.cert("web")
+    assert crt.status is not None and crt.status.renewal_time is not None
+    renewal = dt.datetime.fromisoformat(crt.status.renewal_time).timestamp()
+    exp = key("certmanager_certificate_expiration_timestamp_seconds", **cert_labels("web"))
+    samples = scrape_until(port, lambda s: s.get(exp, 0) > 0)
+    assert samples[exp] == leaf.not_valid_after_utc.timestamp()
+    assert samples[key("certmanager_certificate_not_after_timestamp_seconds", **cert_labels("web"))] == \
+        leaf.not_valid_after_utc.timestamp()
+    assert samples[key("certmanager_certificate_not_before_timestamp_seconds", **cert_labels("web"))] == \
+        leaf.not_valid_before_utc.timestamp()
+    assert samples[key("certmanager_certificate_renewal_timestamp_seconds", **cert_labels("web"))] == renewal
+
+
+def test_ready_status_is_one_for_the_current_condition_only(served: tuple[Harness, int]) -> None:
+    h, port = served
+    _issue(h, "web")
+    ready = {c: key("certmanager_certificate_ready_status", condition=c, **cert_labels("web"))
+             for c in ("True", "False", "Unknown")}
+    samples = scrape_until(port, lambda s: s.get(ready["True"]) == 1)
+    assert [samples[ready[c]] for c in ("True", "False", "Unknown")] == [1, 0, 0]
+
+
+def test_a_certificate_without_ready_condition_is_unknown_with_zero_timestamps(served: tuple[Harness, int]) -> None:
+    h, port = served
+    h.apply(leaf_certificate("pending", issuerRef={"name": "missing", "kind": "ClusterIssuer"}))
+    labels = {**cert_labels("pending", "missing"), "issuer_kind": "ClusterIssuer"}
+    unknown = key("certmanager_certificate_ready_status", condition="Unknown", **labels)
+    samples = scrape_until(port, lambda s: unknown in s)
+    assert samples[unknown] == 1
+    assert samples[key("certmanager_certificate_ready_status", condition="True", **labels)] == 0
+    assert samples[key("certmanager_certificate_expiration_timestamp_seconds", **labels)] == 0
+    assert samples[key("certmanager_certificate_renewal_timestamp_seconds", **labels)] == 0
+
+
+def test_deleted_certificate_drops_its_series(served: tuple[Harness, int]) -> None:
+    h, port = served
+    _issue(h, "web")
+    exp = key("certmanager_certificate_expiration_timestamp_seconds", **cert_labels("web"))
+    assert exp in scrape_until(port, lambda s: exp in s)
+    h.store.delete(Certificate, "default", "web")
+    h.settle()
+    samples = scrape_until(port, lambda s: exp not in s)
+    assert not [k for k in samples if dict(k[1]).get("name") == "web"]
+
+
+def test_issuer_ready_status_and_sync_counts(served: tuple[Harness, int]) -> None:
+    h, port = served
+    before = scrape(port)
+    _issue(h, "web")
+    iss = key("certmanager_issuer_ready_status", name="ca", namespace="default", condition="True")
+    samples = scrape_until(port, lambda s: s.get(iss) == 1)
+    assert samples[iss] == 1
+    assert samples[key("certmanager_issuer_ready_status", name="ca", namespace="default", condition="False")] == 0
+    calls = {k: v for k, v in samples.items() if k[0] == "certmanager_controller_sync_call_count"}
+    assert calls, sorted({k[0] for k in samples})
+    assert sum(calls.values()) > sum(v for k, v in before.items() if k in calls)
+    assert any(v > 0 for v in calls.values())
+    assert samples[key("certmanager_clock_time_seconds_gauge")] == h.clock.now().timestamp()
+    assert samples[key("certmanager_clock_time_seconds")] == h.clock.now().timestamp()
+    errors = {k for k in samples if k[0] == "certmanager_controller_sync_error_count"}
+    assert {dict(k[1])["controller"] for k in errors} == {dict(k[1])["controller"] for k in calls}
+
+
+def test_existing_objects_are_primed_at_start(harness: Harness) -> None:
+    _issue(harness, "web")
+    server = start_metrics(harness.manager, "127.0.0.1:0")
+    assert server is not None
+    try:
+        exp = key("certmanager_certificate_expiration_timestamp_seconds", **cert_labels("web"))
+        assert scrape(server.port)[exp] == harness.leaf("web").not_valid_after_utc.timestamp()
+    finally:
+        server.stop()
+
+
+def test_run_serves_the_expiration_of_an_issued_certificate(tmp_path: Path) -> None:
+    store = tmp_path / "store.db"
+    assert _cli(store, "apply", "-f", "-", input=ISSUER_AND_CERT).returncode == 0
+    port = free_port()
+    with daemon(store, "--metrics-listen-address", f"127.0.0.1:{port}") as (proc, lines):
+        r = _cli(store, "wait", "certificate/foo", "--for", "condition=Ready", "--timeout", "60s")
+        assert r.returncode == 0, r.stderr
+        r = _cli(store, "inspect", "secret", "foo-tls")
+        exp = key("certmanager_certificate_expiration_timestamp_seconds", name="foo", namespace="default",
+                  issuer_name="selfsigned", issuer_kind="", issuer_group="")
+        samples = scrape_until(port, lambda s: s.get(exp, 0) > 0)
+        assert samples[exp] > time.time()
+        proc.terminate()
+        assert proc.wait(timeout=60) == 0
+
+
+def test_a_taken_port_warns_and_the_daemon_keeps_running(tmp_path: Path) -> None:
+    store = tmp_path / "store.db"
+    assert _cli(store, "apply", "-f", "-", input=ISSUER_AND_CERT).returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with daemon(store, "--metrics-listen-address", f"127.0.0.1:{port}") as (proc, lines):
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                lines.append(line)
+                if "serving in" in line:
+                    break
+            assert any("WARNING certkeeper.metrics: metrics disabled" in line for line in lines), lines
+            r = _cli(store, "wait", "certificate/foo", "--for", "condition=Ready", "--timeout", "60s")
+            assert r.returncode == 0, r.stderr
+            assert proc.poll() is None
+            proc.terminate()
+            assert proc.wait(timeout=60) == 0
+
+
+def test_run_help_names_the_flag() -> None:
+    r = subprocess.run([*CLI, "run", "--help"], capture_output=True, text=True, timeout=60)
+    assert "--metrics-listen-address" in r.stdout
