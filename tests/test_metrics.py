@@ -14,7 +14,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from certkeeper.api.certificate import Certificate
+from certkeeper.api.core import TLS_CERT, Secret
 from certkeeper.metrics import MetricsServer, start_metrics
+from certkeeper.pki.chain import parse_certificates
+from certkeeper.store.sqlite import SqliteStore
 
 from .daemons import CLI
 from .harness import CA_SETUP, Harness, leaf_certificate
@@ -164,11 +167,16 @@ def test_run_serves_the_expiration_of_an_issued_certificate(tmp_path: Path) -> N
     with daemon(store, "--metrics-listen-address", f"127.0.0.1:{port}") as (proc, lines):
         r = _cli(store, "wait", "certificate/foo", "--for", "condition=Ready", "--timeout", "60s")
         assert r.returncode == 0, r.stderr
-        r = _cli(store, "inspect", "secret", "foo-tls")
+        secrets = SqliteStore(store)
+        try:
+            tls_crt = secrets.get(Secret, "default", "foo-tls").get(TLS_CERT) or b""
+        finally:
+            secrets.close()
+        not_after = parse_certificates(tls_crt)[0].not_valid_after_utc.timestamp()
         exp = key("certmanager_certificate_expiration_timestamp_seconds", name="foo", namespace="default",
                   issuer_name="selfsigned", issuer_kind="", issuer_group="")
         samples = scrape_until(port, lambda s: s.get(exp, 0) > 0)
-        assert samples[exp] > time.time()
+        assert samples[exp] == not_after
         proc.terminate()
         assert proc.wait(timeout=60) == 0
 
