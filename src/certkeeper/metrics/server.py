@@ -16,6 +16,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from ..runtime.manager import Manager
+from ..store.base import StoreError
 from .collectors import ClockCollector, ControllerCollector, ResourceCollector
 from .table import MetricsTable
 
@@ -64,7 +65,7 @@ def start_metrics(manager: Manager, address: str | None) -> MetricsServer | None
     server = MetricsServer(manager)
     try:
         server.start(address)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, StoreError) as exc:
         log.warning("metrics disabled: cannot serve on %s: %s", address, exc)
         server.stop()
         return None
