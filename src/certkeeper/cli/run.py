@@ -66,8 +66,9 @@ def _host_ports(ctx: click.Context, param: click.Parameter, value: str | None) -
               help="Threads for the controllers that only compute and use the store.")
 @click.option("--io-workers", type=click.IntRange(min=1), default=16, show_default=True,
               help="Threads for the controllers that wait on the network or a hook (ACME, issuers, files).")
-@click.option("--metrics-listen-address", default="127.0.0.1:9402", show_default=True, metavar="HOST:PORT",
-              help="Address of the Prometheus /metrics endpoint (cert-manager's is 0.0.0.0:9402; '' disables).")
+@click.option("--metrics-listen-address", default="", metavar="HOST:PORT",
+              help="Serve Prometheus /metrics here, e.g. 127.0.0.1:9402 (cert-manager's is 0.0.0.0:9402); "
+                   "off by default.")
 @global_options()
 def run_cmd(**flags: Any) -> None:
     """Run the controllers in the foreground until SIGTERM or SIGINT."""
