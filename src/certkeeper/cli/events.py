@@ -8,7 +8,7 @@ import datetime as _dt
 from ..api.event import Event
 from ..api.meta import Resource, parse_time
 from ..store.base import Store
-from .printers import human_duration
+from .printers import event_source, human_duration
 
 
 def events_for(store: Store, obj: Resource) -> list[Event]:
@@ -34,17 +34,11 @@ def _age(e: Event, now: _dt.datetime) -> str:
     return _since(first, now)
 
 
-def _source(e: Event) -> str:
-    component = (e.source.component if e.source else None) or e.reporting_component or ""
-    host = (e.source.host if e.source else None) or e.reporting_instance or ""
-    return f"{component}, {host}" if host else component
-
-
 def event_lines(events: list[Event], now: _dt.datetime, indent: str = "") -> list[str]:
     if not events:
         return [f"{indent}Events:  <none>"]
     rows = [["Type", "Reason", "Age", "From", "Message"], ["----", "------", "----", "----", "-------"]]
-    rows += [[e.type or "", e.reason or "", _age(e, now), _source(e), (e.message or "").strip()] for e in events]
+    rows += [[e.type or "", e.reason or "", _age(e, now), event_source(e.to_dict()), (e.message or "").strip()] for e in events]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = [f"{indent}Events:"]
     for r in rows:

@@ -126,7 +126,8 @@ def _event_object(d: dict[str, Any], _now: _dt.datetime) -> str:
     return f"{_text(ref.get('kind')).lower()}/{_text(ref.get('name'))}"
 
 
-def _event_source(d: dict[str, Any], _now: _dt.datetime) -> str:
+def event_source(d: dict[str, Any], _now: _dt.datetime | None = None) -> str:
+    """kubectl's "From": the component, and the host when one is set."""
     component = _path(d, "source", "component") or d.get("reportingComponent") or ""
     host = _path(d, "source", "host") or d.get("reportingInstance") or ""
     return f"{component}, {host}" if host else _text(component)
@@ -139,7 +140,7 @@ EVENT_COLUMNS = [
     Column("REASON", field("reason")),
     Column("OBJECT", _event_object),
     Column("SUBOBJECT", field("involvedObject", "fieldPath"), wide_only=True),
-    Column("SOURCE", _event_source, wide_only=True),
+    Column("SOURCE", event_source, wide_only=True),
     Column("MESSAGE", field("message")),
     Column("FIRST SEEN", _since("firstTimestamp", "eventTime", "creationTimestamp"), wide_only=True),
     Column("COUNT", field("count"), wide_only=True),

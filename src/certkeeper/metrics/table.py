@@ -7,7 +7,6 @@ tuple of a few strings and numbers; the watch's objects are shared and never kep
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Callable
 from typing import NamedTuple, TypeVar
@@ -15,7 +14,7 @@ from typing import NamedTuple, TypeVar
 from ..api.acme import Challenge
 from ..api.certificate import Certificate
 from ..api.issuer import ClusterIssuer, Issuer
-from ..api.meta import Condition
+from ..api.meta import Condition, get_condition, parse_time
 from ..store.base import EventType, Store, WatchEvent
 
 
@@ -47,16 +46,14 @@ def _ts(value: str | None) -> float:
     if not value:
         return 0.0
     try:
-        return dt.datetime.fromisoformat(value).timestamp()
+        return parse_time(value).timestamp()
     except ValueError:
         return 0.0
 
 
 def _ready(conditions: list[Condition] | None) -> str:
-    for c in conditions or []:
-        if c.type == "Ready":
-            return c.status
-    return "Unknown"
+    ready = get_condition(conditions, "Ready")
+    return ready.status if ready else "Unknown"
 
 
 def cert_row(crt: Certificate) -> CertRow:

@@ -50,13 +50,24 @@ class _Seen(NamedTuple):
     last: str
 
 
-def _event(obj: Resource, type_: str, reason: str, message: str, component: str, seen: _Seen) -> Event:
+class _Pending(NamedTuple):
+    """An event as the recorder gave it, made into an Event only on the sink's thread:
+    the controllers' path pays for a tuple, not for a model."""
+
+    api_version: str
+    resource_version: str | None
+    seen: _Seen
+
+
+def _event(key: _Key, pending: _Pending) -> Event:
+    component, kind, namespace, name, uid, type_, reason, message = key
+    seen = pending.seen
     ev = Event.new(
         seen.name,
-        obj.namespace or "default",  # events of cluster-scoped objects live in "default"
+        namespace or "default",  # events of cluster-scoped objects live in "default"
         involved_object=ObjectReference(
-            api_version=obj.API_VERSION, kind=obj.KIND, namespace=obj.namespace, name=obj.name,
-            uid=obj.uid or None, resource_version=obj.metadata.resource_version,
+            api_version=pending.api_version, kind=kind, namespace=namespace or None, name=name,
+            uid=uid or None, resource_version=pending.resource_version,
         ),
         reason=reason, message=message, type=type_, count=seen.times,
         first_timestamp=seen.first, last_timestamp=seen.last,
@@ -73,7 +84,7 @@ class EventSink:
         self.clock = clock
         self.dropped = 0
         self._lock = threading.Lock()
-        self._pending: dict[_Key, Event] = {}
+        self._pending: dict[_Key, _Pending] = {}
         self._known: collections.OrderedDict[_Key, _Seen] = collections.OrderedDict()
         self._last_nanos = 0
         self._wake = threading.Event()
@@ -97,7 +108,7 @@ class EventSink:
             self._known.move_to_end(key)
             while len(self._known) > MAX_KNOWN:
                 self._known.popitem(last=False)
-            self._pending[key] = _event(obj, type_, reason, message, component, seen)
+            self._pending[key] = _Pending(obj.API_VERSION, obj.metadata.resource_version, seen)
         self._wake.set()
 
     def _name(self, obj: Resource, now: dt.datetime) -> str:
@@ -111,8 +122,9 @@ class EventSink:
     def flush(self) -> int:
         """Write what is queued now; returns how many Events were written."""
         with self._lock:
-            batch = list(self._pending.values())
+            pending = list(self._pending.items())
             self._pending.clear()
+        batch = [_event(key, p) for key, p in pending]
         if not batch:
             return 0
         try:
