@@ -4,14 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for bin in pebble named tsig-keygen dig lego certbot; do
+for bin in pebble named tsig-keygen dig lego certbot pdns_server; do
     command -v "$bin" >/dev/null 2>&1 || need+=("$bin")
 done
 if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            pebble bind9 bind9-utils dnsutils lego certbot python3-certbot-dns-rfc2136 >/dev/null
+            pebble bind9 bind9-utils dnsutils lego certbot python3-certbot-dns-rfc2136 \
+            pdns-server pdns-backend-sqlite3 >/dev/null
     else
         echo "missing test peers (${need[*]}); install them as root or their tests are skipped" >&2
     fi

@@ -4,6 +4,8 @@ discovery, CNAME following and propagation checks (including TCP fallback)."""
 from __future__ import annotations
 
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -185,8 +187,8 @@ def test_registry_builds_rfc2136_from_the_issuer_block(bind: BindServer) -> None
     provider.present(fqdn, "example.test.", VALUE)
     assert txt_values(bind, fqdn) == [VALUE]
     provider.cleanup(fqdn, "example.test.", VALUE)
-    with pytest.raises(DNS01Error, match="no DNS01 provider registered for 'cloudflare'"):
-        build_provider("cloudflare", {}, lambda name, key: b"")
+    with pytest.raises(DNS01Error, match="no DNS01 provider registered for 'nosuchdns'"):
+        build_provider("nosuchdns", {}, lambda name, key: b"")
     register_provider("rfc2136-alias", from_config)  # a plug-in registers the same way
     assert "rfc2136-alias" in provider_names()
 
@@ -360,3 +362,17 @@ def test_propagation_and_zone_over_doh(doh_url: str, rfc2136: RFC2136Provider) -
         assert reason is not None and "HTTP 415" in reason
     finally:
         rfc2136.cleanup(fqdn, "example.test.", VALUE)
+
+
+def test_provider_sdks_are_loaded_only_when_used() -> None:
+    """A daemon that never solves with Route 53 or lexicon does not pay for their import."""
+    code = (
+        "import sys, certkeeper.daemon, certkeeper.controllers.acme.solvers\n"
+        "from certkeeper.acme.dns01 import get_provider_factory\n"
+        "get_provider_factory('rfc2136')\n"
+        "heavy = sorted(m for m in ('boto3', 'botocore', 'lexicon', 'tldextract') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "get_provider_factory('route53')\n"
+        "assert 'certkeeper.acme.dns01.route53' in sys.modules and 'boto3' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,10 +1,12 @@
-"""DNS-01: provider interface and registry, RFC 2136 provider, zone discovery and
-propagation checks (spec §4.6)."""
+"""DNS-01: provider interface and registry (each provider a module of its own, imported
+on first use), zone discovery and propagation checks (spec §4.6)."""
 
-from certkeeper.acme.dns01 import rfc2136 as _rfc2136  # noqa: F401  (registers "rfc2136")
 from certkeeper.acme.dns01.provider import (
+    ChangeTracking,
     DNS01Error,
     DNS01Provider,
+    DNS01Unsupported,
+    ProviderContext,
     build_provider,
     get_provider_factory,
     provider_names,
@@ -12,8 +14,11 @@ from certkeeper.acme.dns01.provider import (
 )
 
 __all__ = [
+    "ChangeTracking",
     "DNS01Error",
     "DNS01Provider",
+    "DNS01Unsupported",
+    "ProviderContext",
     "build_provider",
     "get_provider_factory",
     "provider_names",

@@ -23,7 +23,7 @@ import dns.tsig
 import dns.tsigkeyring
 import dns.update
 
-from certkeeper.acme.dns01.provider import DNS01Error, SecretGetter, register_provider
+from certkeeper.acme.dns01.provider import DNS01Error, ProviderContext, register_provider
 from certkeeper.acme.nameserver import join_nameserver, split_nameserver
 
 DEFAULT_TTL = 60
@@ -123,8 +123,8 @@ class RFC2136Provider:
             raise DNS01Error(f"DNS update failed. Server replied: {dns.rcode.to_text(rcode)}")
 
 
-def from_config(config: Mapping[str, Any], get_secret: SecretGetter) -> RFC2136Provider:
-    """Factory for the ``dns01.rfc2136`` block; the TSIG secret is read via ``get_secret``."""
+def from_config(config: Mapping[str, Any], context: ProviderContext) -> RFC2136Provider:
+    """Factory for the ``dns01.rfc2136`` block; the TSIG secret is read from its Secret."""
     nameserver = config.get("nameserver")
     if not nameserver:
         raise DNS01Error("rfc2136: nameserver is required")
@@ -132,7 +132,7 @@ def from_config(config: Mapping[str, Any], get_secret: SecretGetter) -> RFC2136P
     secret: bytes | None = None
     ref = config.get("tsigSecretSecretRef") or {}
     if key_name and ref.get("name"):
-        secret = get_secret(str(ref["name"]), str(ref.get("key") or ""))
+        secret = context.get_secret(str(ref["name"]), str(ref.get("key") or ""))
     return RFC2136Provider(
         str(nameserver),
         tsig_key_name=key_name,

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ...acme.dns01 import DNS01Error, DNS01Provider, build_provider
+from ...acme.dns01 import ChangeTracking, DNS01Error, DNS01Provider, ProviderContext, build_provider
 from ...acme.dns01.resolve import (
     DNSLookupError,
     challenge_record_name,
@@ -174,19 +174,31 @@ class DNS01Solver:
 
     def _provider(self, ch: Challenge) -> DNS01Provider:
         ns = self._resource_namespace(ch)
+        ref = ch.spec.issuer_ref
+
+        def secret(name: str) -> Secret:
+            found = self.ctx.store.try_get(Secret, ns, name)
+            if found is None:
+                raise DNS01Error(f'secret "{ns}/{name}" not found')
+            return found
 
         def get_secret(name: str, key: str) -> bytes:
-            secret = self.ctx.store.try_get(Secret, ns, name)
-            if secret is None:
-                raise DNS01Error(f'secret "{ns}/{name}" not found')
-            value = secret.get(key)
+            value = secret(name).get(key)
             if value is None:
                 raise DNS01Error(f'secret "{ns}/{name}" has no key "{key}"')
             return value
 
+        def get_secret_data(name: str) -> dict[str, bytes]:
+            found = secret(name)
+            return {key: found.get(key) or b"" for key in (found.data or {})}
+
+        context = ProviderContext(
+            get_secret=get_secret, get_secret_data=get_secret_data, namespace=ns,
+            ambient_credentials=ref is not None and ref.kind == "ClusterIssuer",
+        )
         field, config = provider_field(self._dns01(ch))
         try:
-            return build_provider(field, config, get_secret)
+            return build_provider(field, config, context)
         except (DNS01Error, TypeError, ValueError) as e:
             raise SolverFailure(str(e)) from e
 
@@ -211,6 +223,16 @@ class DNS01Solver:
     def check(self, ch: Challenge) -> str | None:
         dns01 = self._dns01(ch)
         fqdn = challenge_record_name(ch.spec.dns_name or "")
+        provider = self._provider(ch)
+        if isinstance(provider, ChangeTracking):
+            # the provider's own "change is live" signal comes before asking DNS
+            record, zone = self._record(ch)
+            try:
+                pending = provider.pending_reason(record, zone, ch.spec.key or "")
+            except DNS01Error as e:
+                raise SolverFailure(str(e)) from e
+            if pending is not None:
+                return pending
         servers = list(dns01.nameservers or []) or self.recursive
         authoritative = not dns01.nameservers and not self.opts.dns01_recursive_nameservers_only
         return check_propagation(
