@@ -77,6 +77,7 @@ _REGISTRY: dict[str, ProviderFactory] = {}
 BUILTIN_MODULES: dict[str, str] = {
     "rfc2136": "certkeeper.acme.dns01.rfc2136",
     "route53": "certkeeper.acme.dns01.route53",
+    "webhook": "certkeeper.acme.dns01.webhook",
 }
 """Solver field -> the module that registers it, imported the first time it is needed."""
 
