@@ -87,7 +87,7 @@ def test_http01_issuer_registers_and_issues(daemon: LiveDaemon, pebble: PebbleSe
     assert order.is_controlled_by(crs[0])
     assert order.name.startswith(f"{crs[0].name}-")
     assert order.status is not None and order.status.state == "valid"
-    assert (order.status.certificate or "").encode() == secret.get("tls.crt")
+    assert order.status.certificate == secret.get("tls.crt")
     assert {a.identifier for a in order.status.authorizations or []} == set(names)
     # the Challenges were cleaned up and deleted once the Order was valid
     daemon.wait_for(lambda: not daemon.store.list(Challenge, "default"), 10, "challenges deleted")

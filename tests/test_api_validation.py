@@ -452,9 +452,7 @@ def test_cr_plain_csr_is_accepted() -> None:
 
 def test_cr_request_required_and_decodable() -> None:
     assert errors(cr(None)) == ["spec.request: Required value: must be specified"]
-    assert errors(cr("not base64!")) == [
-        'spec.request: Invalid value: "not base64!": spec.request in body must be of type byte: "not base64!"'
-    ]
+    # a string that is not base64 never becomes a model: the schema refuses it (test_api_loader)
     assert errors(cr(base64.b64encode(b"hello").decode())) == [
         "spec.request: Invalid value: failed to decode csr: error decoding certificate request PEM block"
     ]
@@ -865,7 +863,7 @@ def test_order_update_keeps_server_state() -> None:
     fewer = old.copy_deep()
     assert fewer.status is not None
     fewer.status.authorizations = []
-    fewer.spec.request = csr_b64(ca=True)
+    fewer.spec.request = base64.b64decode(csr_b64(ca=True))
     assert [str(e) for e in validate_update(old, fewer)] == [
         "spec.request: Forbidden: field is immutable once set",
         "status.authorizations: Forbidden: field is immutable once set",

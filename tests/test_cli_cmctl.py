@@ -185,7 +185,7 @@ def test_status_shows_the_acme_order_and_challenges_of_the_request(tmp_path: Pat
         cr = CertificateRequest.new("site-1", "default")
         cr.metadata.annotations = {"cert-manager.io/certificate-revision": "1"}
         cr.metadata.owner_references = [cert.as_owner()]
-        cr.spec.request = "LS0tLS1CRUdJTg=="
+        cr.spec.request = b"-----BEGIN"
         cr = store.create(cr)
         order = Order.model_validate({
             "apiVersion": "acme.cert-manager.io/v1", "kind": "Order",

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from .bytefield import ByteField
 from .common import ACME_GROUP, IssuerReference, LocalObjectReference, SecretKeySelector
 from .meta import Model, Resource
 
@@ -262,8 +263,8 @@ def is_final_state(state: str | None) -> bool:
 
 
 class OrderSpec(Model):
-    #: base64 (Kubernetes ``[]byte``) CSR, PEM in practice
-    request: str | None = None
+    #: the PEM CSR (base64 in JSON and YAML)
+    request: ByteField | None = None
     issuer_ref: IssuerReference | None = None
     common_name: str | None = None
     dns_names: list[str] | None = None
@@ -292,8 +293,8 @@ class OrderStatus(Model):
     url: str | None = None
     finalize_url: str | None = Field(default=None, alias="finalizeURL")
     authorizations: list[ACMEAuthorization] | None = None
-    #: base64 (Kubernetes ``[]byte``) PEM chain
-    certificate: str | None = None
+    #: the PEM chain (base64 in JSON and YAML)
+    certificate: ByteField | None = None
     state: str | None = None
     reason: str | None = None
     failure_time: str | None = None

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from .bytefield import ByteField
 from .common import GROUP, IssuerReference, SecretKeySelector
 from .meta import Condition, Model, Resource
 
@@ -112,9 +113,6 @@ class CertificateSpec(Model):
     name_constraints: NameConstraints | None = None
 
 
-
-
-
 class CertificateACMEStatus(Model):
     model_config = Model.model_config | {"extra": "allow"}
 
@@ -144,7 +142,8 @@ class Certificate(Resource):
 class CertificateRequestSpec(Model):
     duration: str | None = None
     issuer_ref: IssuerReference | None = None
-    request: str | None = None
+    #: the PEM CSR (base64 in JSON and YAML)
+    request: ByteField | None = None
     is_ca: bool | None = Field(default=None, alias="isCA")
     usages: list[str] | None = None
     username: str | None = None
@@ -153,12 +152,11 @@ class CertificateRequestSpec(Model):
     extra: dict[str, list[str]] | None = None
 
 
-
-
 class CertificateRequestStatus(Model):
     conditions: list[Condition] | None = None
-    certificate: str | None = None
-    ca: str | None = None
+    #: PEM chain and CA (base64 in JSON and YAML)
+    certificate: ByteField | None = None
+    ca: ByteField | None = None
     failure_time: str | None = None
 
 

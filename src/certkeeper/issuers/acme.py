@@ -29,7 +29,7 @@ from ..api.meta import get_condition
 from ..controllers.acme import accounts
 from ..controllers.acme.names import compute_name
 from ..pki.chain import parse_certificates
-from ..pki.csr import csr_bytes_from_request, decode_csr
+from ..pki.csr import decode_csr
 from ..pki.errors import PKIError
 from ..pki.keys import public_keys_equal
 from ..runtime.controller import Context
@@ -260,8 +260,7 @@ class ACMESigner:
         acme = issuer.spec.acme
         assert acme is not None
         try:
-            csr_pem = csr_bytes_from_request(cr.spec.request or "")
-            csr = decode_csr(csr_pem)
+            csr = decode_csr(cr.spec.request or b"")
         except PKIError as e:
             return Failed("RequestParsingError", f"Failed to decode CSR in spec.request: {e}")
         spec = order_spec(cr, csr, enable_duration=bool(acme.enable_duration_feature), profile=acme.profile)
@@ -298,7 +297,7 @@ class ACMESigner:
         if state != ORDER_VALID or st is None or not st.certificate:
             return Pending("OrderPending", f'Waiting on certificate issuance from order {ns}/{name}: "{state}"')
         try:
-            leaf = parse_certificates(st.certificate.encode())[0]
+            leaf = parse_certificates(st.certificate)[0]
             matches = public_keys_equal(leaf.public_key(), csr.public_key())
         except PKIError:
             matches = False
@@ -306,7 +305,7 @@ class ACMESigner:
             # the Order's certificate is not for this request's key: start over
             ctx.store.delete(Order, ns, name)
             return Pending("OrderPending", f"Deleted Order resource {ns}/{name} whose certificate did not match")
-        return Issued(st.certificate.encode(), b"")
+        return Issued(st.certificate, b"")
 
 
 def order_spec(

@@ -78,7 +78,7 @@ class CASigner:
         except KeyPairError as e:
             return Pending(e.reason, f"Referenced secret is not usable: {e}")
         try:
-            csr = decode_csr((cr.spec.request or "").encode())
+            csr = decode_csr(cr.spec.request or b"")
         except PKIError as e:
             return Failed("SigningError", f"Error generating certificate template: {e}")
         ca = issuer.spec.ca

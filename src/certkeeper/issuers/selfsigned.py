@@ -37,7 +37,7 @@ class SelfSignedSigner:
         except PKIError as e:
             return Pending("ErrorParsingKey", f"Failed to parse signing key from secret {cr.namespace}/{secret_name}: {e}")
         try:
-            csr = decode_csr((cr.spec.request or "").encode())
+            csr = decode_csr(cr.spec.request or b"")
         except PKIError as e:
             return Failed("ErrorGenerating", f"Failed to generate certificate template: {e}")
         if not public_keys_equal(csr.public_key(), key):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import ipaddress
 
@@ -112,17 +110,6 @@ def build_csr(spec: CertificateSpec, key: PrivateKey) -> bytes:
     except (ValueError, TypeError, UnsupportedAlgorithm) as e:
         raise PKIError(f"failed to sign CSR: {e}") from None
     return csr.public_bytes(serialization.Encoding.PEM)
-
-
-def csr_bytes_from_request(request: str | bytes) -> bytes:
-    """``CertificateRequest.spec.request`` as PEM bytes, whether stored as PEM or base64 text."""
-    data = request.encode() if isinstance(request, str) else request
-    if b"-----BEGIN" in data:
-        return data
-    try:
-        return base64.b64decode(data, validate=False)
-    except (binascii.Error, ValueError):
-        return data
 
 
 def _decode_csr_uncached(pem: bytes) -> x509.CertificateSigningRequest:

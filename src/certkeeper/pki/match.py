@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 from certkeeper.api.certificate import CertificateRequestSpec, CertificateSpec
 from certkeeper.api.common import IssuerReference
 
-from .csr import csr_bytes_from_request, decode_csr, parse_ip
+from .csr import decode_csr, parse_ip
 from .durations import parse_duration
 from .errors import PKIError
 from .subject import common_name_of, parse_literal_subject, values_of
@@ -96,7 +96,7 @@ def _other_names_match(san: x509.SubjectAlternativeName | None, spec: Certificat
 
 def request_matches_spec(cr_spec: CertificateRequestSpec, spec: CertificateSpec) -> list[str]:
     """Field paths of ``spec`` that the CertificateRequest no longer reflects."""
-    csr = decode_csr(csr_bytes_from_request(cr_spec.request or ""))
+    csr = decode_csr(cr_spec.request or b"")
     try:
         alt = _AltNames(csr.extensions)
     except ValueError as e:

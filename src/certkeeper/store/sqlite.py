@@ -35,6 +35,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..api import registry
+from ..api.bytefield import LEGACY_PEM_CONTEXT
 from ..api.event import Event
 from ..api.meta import Resource, format_time
 from ..runtime.clock import Clock, RealClock
@@ -128,6 +129,12 @@ def _written(obj: R, meta: Mapping[str, Any]) -> R:
     m.creation_timestamp = meta.get("creationTimestamp")
     m.deletion_timestamp = meta.get("deletionTimestamp")
     return out
+
+
+def _decode(cls: type[R], data: str | bytes) -> R:
+    """A stored row as its model. Rows written before ``[]byte`` fields were base64 hold
+    raw PEM there; the legacy context reads those too, and the next write stores base64."""
+    return cls.model_validate_json(data, context=LEGACY_PEM_CONTEXT)
 
 
 def _dumps(d: Mapping[str, Any]) -> str:
@@ -376,7 +383,7 @@ class SqliteStore:
                 "SELECT data FROM objects WHERE kind = ? AND namespace = ? AND name = ?",
                 (key, self._namespace(cls, namespace), name),
             ).fetchone()
-        return None if row is None else cls.model_validate_json(row[0])
+        return None if row is None else _decode(cls, row[0])
 
     def list(
         self,
@@ -410,7 +417,7 @@ class SqliteStore:
         sql += " ORDER BY namespace, name"
         with self._lock:
             rows = self._conn.execute(sql, args).fetchall()
-        out = [cls.model_validate_json(r[0]) for r in rows]
+        out = [_decode(cls, r[0]) for r in rows]
         if python_filter:
             out = [o for o in out if all(o.labels().get(k) == v for k, v in python_filter.items())]
         return out
@@ -428,7 +435,7 @@ class SqliteStore:
                     (key, after[0], after[1], page),
                 ).fetchall()
             for _, _, data in rows:
-                yield cls.model_validate_json(data)
+                yield _decode(cls, data)
             if len(rows) < page:
                 return
             after = (rows[-1][0], rows[-1][1])
@@ -473,7 +480,7 @@ class SqliteStore:
             except sqlite3.IntegrityError:  # the (kind, namespace, name) key: no extra read
                 raise AlreadyExists(f'{resource_name(cls)} "{name}" already exists') from None
         if getattr(obj, "string_data", None):
-            return cls.model_validate_json(data)  # stringData was folded into data
+            return _decode(cls, data)  # stringData was folded into data
         return _written(obj, meta)
 
     def _generate_name(self, key: str, ns: str, prefix: str) -> str:
@@ -534,13 +541,13 @@ class SqliteStore:
             if "spec" in cls.model_fields and d.get("spec") != stored.get("spec"):
                 meta["generation"] = int(smeta.get("generation") or 0) + 1
             if d == stored:
-                return cls.model_validate_json(stored_data)
+                return _decode(cls, stored_data)
             if smeta.get("deletionTimestamp") and not meta.get("finalizers"):
                 data = self._remove(tx, key, ns, name, d)
-                return cls.model_validate_json(data)
+                return _decode(cls, data)
             data = self._store_row(tx, EventType.MODIFIED, key, ns, name, d, _owner_uids(stored))
         # the stored status, not the caller's, is what an update returns
-        return cls.model_validate_json(data)
+        return _decode(cls, data)
 
     def _validate_update(
         self, cls: type[Resource], name: str, stored: Mapping[str, Any], d: Mapping[str, Any]
@@ -585,7 +592,7 @@ class SqliteStore:
             self._check_preconditions(cls, name, meta, stored_rv, uid)
             stored = json.loads(stored_data)
             if stored.get("status") == new_status:
-                return cls.model_validate_json(stored_data)
+                return _decode(cls, stored_data)
             if new_status is None:
                 stored.pop("status", None)
             else:
@@ -830,7 +837,7 @@ class SqliteStore:
             log.debug("store watch: skipping change of unknown kind %s", change.kind)
             return
         try:
-            obj = cls.model_validate_json(change.data)
+            obj = _decode(cls, change.data)
         except ValueError:
             log.exception("store watch: cannot decode %s %s/%s", change.kind, change.namespace, change.name)
             return

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..acme import ACMEAuthorization, ACMEChallenge, Challenge, Order, OrderStatus
-from .common import validate_byte_format, validate_enum
+from .common import validate_enum
 from .errors import FieldError, child, forbidden, index, required
 
 CHALLENGE_TYPES = ("HTTP-01", "DNS-01")
@@ -25,9 +25,6 @@ def validate_order(order: Order) -> list[FieldError]:
         el.append(required("spec.issuerRef"))
     if not spec.request:
         el.append(required("spec.request"))
-    el += validate_byte_format(spec.request, "spec.request")
-    if order.status is not None:
-        el += validate_byte_format(order.status.certificate, "status.certificate")
     return el
 
 

@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from .errors import FieldError, invalid, required
+from ..bytefield import BYTE_FORMAT_ERROR
+from .errors import FieldError, format_value, go_quote, invalid, required
 
 #: pydantic error type -> the OpenAPI type the field expects
 _EXPECTED_TYPE = {
@@ -22,6 +23,7 @@ _EXPECTED_TYPE = {
     "int_parsing": "integer",
     "int_from_float": "integer",
     "float_type": "number",
+    "bytes_type": "string",
     "bool_type": "boolean",
     "list_type": "array",
     "tuple_type": "array",
@@ -74,6 +76,9 @@ def field_error_from_details(err: ErrorDetails, root: str = "") -> FieldError:
         return invalid(path, value, "field not declared in schema")
     if etype == "missing":
         return required(path)
+    if etype == BYTE_FORMAT_ERROR:
+        shown = go_quote(value) if isinstance(value, str) else format_value(value)
+        return invalid(path, value, f"{path} in body must be of type byte: {shown}")
     expected = _EXPECTED_TYPE.get(etype)
     if expected is not None:
         actual = json_type_name(value)

@@ -35,7 +35,6 @@ from ...api.acme import (
 )
 from ...api.issuer import Issuer
 from ...api.meta import format_time
-from ...pki.csr import csr_bytes_from_request
 from ...runtime.controller import Context, Controller, Mapper, Result, controller_owner, same_key
 from ...runtime.queue import Key
 from ...store.base import NotFound, WatchEvent
@@ -249,7 +248,7 @@ class OrderController(Controller):
         st = order.status
         assert st is not None and st.url
         url = st.url
-        csr = csr_bytes_from_request(order.spec.request or "")
+        csr = order.spec.request or b""
         try:
             done = client.finalize(url, csr)
         except AcmeTerminalError as e:
@@ -291,7 +290,7 @@ class OrderController(Controller):
             "Failed to retrieve certificate", issuer, lambda: client.fetch_certificate(cert_url, preferred or None)
         )
         st.state = ORDER_VALID
-        st.certificate = chain
+        st.certificate = chain.encode()
         st.reason = None
         self._save(order)
         self.recorder.event(order, "Normal", "Complete", "Order completed successfully")

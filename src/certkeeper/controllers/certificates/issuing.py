@@ -187,13 +187,13 @@ class IssuingController(CertificateController):
         return self.fail(cert, Condition(type=c.COND_READY, status="False", reason=c.INVALID_CERTIFICATE, message=message))
 
     def issue(self, cert: Certificate, cr: CertificateRequest, key: PrivateKey) -> Result | None:
-        chain_pem = (cr.status.certificate if cr.status else None) or ""
+        chain_pem = (cr.status.certificate if cr.status else None) or b""
         try:
-            certs = parse_certificates(chain_pem.encode())
+            certs = parse_certificates(chain_pem)
         except PKIError as e:
             return self._invalid(cert, f"Issuer returned an invalid certificate: failed to decode: {e}")
         leaf: x509.Certificate = certs[0]
-        csr = decode_csr((cr.spec.request or "").encode())
+        csr = decode_csr(cr.spec.request or b"")
         if not public_keys_equal(leaf.public_key(), csr.public_key()):
             return self._invalid(
                 cert,
@@ -206,10 +206,10 @@ class IssuingController(CertificateController):
                 f"Issuer returned an already expired certificate (notAfter: {leaf.not_valid_after_utc}). "
                 "Please check the issuer's validity period settings.",
             )
-        ca_pem = ((cr.status.ca if cr.status else None) or "").encode()
+        ca_pem = (cr.status.ca if cr.status else None) or b""
         try:
             apply = build_apply(
-                self.store, cert, key, chain_pem.encode(), ca_pem, cr.spec.issuer_ref,
+                self.store, cert, key, chain_pem, ca_pem, cr.spec.issuer_ref,
                 self.ctx.options.enable_certificate_owner_ref,
             )
         except KeystorePasswordError as e:

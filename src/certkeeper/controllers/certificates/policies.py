@@ -132,7 +132,7 @@ def secret_key_differs_from_current_request(input: Input) -> Violation | None:
     except PKIError as e:
         return c.INVALID_KEY_PAIR, f"Issuing certificate as Secret contains invalid private key data: {e}"
     try:
-        csr = decode_csr((input.current_request.spec.request or "").encode())
+        csr = decode_csr(input.current_request.spec.request or b"")
     except PKIError as e:
         return c.INVALID_CERTIFICATE_REQUEST, f"Failed to decode current CertificateRequest: {e}"
     if not public_keys_equal(csr.public_key(), key):

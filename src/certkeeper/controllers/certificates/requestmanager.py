@@ -54,7 +54,7 @@ def request_is_usable(cr: CertificateRequest, cert: Certificate, key: PrivateKey
     try:
         if request_matches_spec(cr.spec, cert.spec):
             return False
-        csr = decode_csr((cr.spec.request or "").encode())
+        csr = decode_csr(cr.spec.request or b"")
     except PKIError:
         return False
     return public_keys_equal(csr.public_key(), key)
@@ -143,7 +143,7 @@ class RequestManagerController(CertificateController):
             spec=CertificateRequestSpec(
                 duration=cert.spec.duration,
                 issuer_ref=cert.spec.issuer_ref.model_copy() if cert.spec.issuer_ref else None,
-                request=csr_pem.decode(),
+                request=csr_pem,
                 is_ca=cert.spec.is_ca,
                 usages=list(cert.spec.usages) if cert.spec.usages is not None else None,
             ),

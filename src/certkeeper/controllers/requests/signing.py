@@ -141,8 +141,8 @@ class SigningController(Controller):
             parse_certificates(outcome.certificate)
         except PKIError as e:
             return self._failed(cr, "DecodeError", f"Failed to decode returned certificate: {e}")
-        cr.status.certificate = outcome.certificate.decode()
-        cr.status.ca = outcome.ca.decode() if outcome.ca else None
+        cr.status.certificate = outcome.certificate
+        cr.status.ca = outcome.ca or None
         self._set_ready(cr, "True", c.CR_ISSUED, "Certificate fetched from issuer successfully")
         self.store.update_status(cr)
         self.recorder.event(cr, "Normal", "CertificateIssued", "Certificate fetched from issuer successfully")
