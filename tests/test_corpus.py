@@ -7,35 +7,15 @@ webhook), so this test checks certkeeper against an independent reading of the d
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from certkeeper.api.loader import load_documents
 from certkeeper.api.meta import Resource
 
-# a copy kept in the repository (Apache-2.0, see its LICENSE-NOTE.md), so that CI checks it too
-CORPUS = Path(__file__).resolve().parent / "corpus" / "cert-manager-docs"
+from .corpus_index import CORPUS, documents, index
 
-_ROW = re.compile(r"^\|\s*`([^`]+\.yaml)`\s*\|(.*)\|\s*$")
-
-
-def _index() -> list[tuple[str, str, str]]:
-    """(file, validity, notes) for every top-folder example listed in INDEX.md."""
-    rows = []
-    for line in (CORPUS / "INDEX.md").read_text(encoding="utf-8").splitlines():
-        m = _ROW.match(line)
-        if not m or m.group(1).startswith("fragments/"):
-            continue
-        cells = [c.strip() for c in m.group(2).split("|")]
-        # source | kinds | issuer type | valid | notes
-        rows.append((m.group(1), cells[3], cells[4] if len(cells) > 4 else ""))
-    return rows
-
-
-INDEX = _index()
+INDEX = index()
 VALID = [(f, v) for f, v, _ in INDEX if v in ("VALID", "OUTPUT")]
 INVALID = [(f, notes) for f, v, notes in INDEX if v.startswith("INVALID")]
 
@@ -45,10 +25,6 @@ def test_index_lists_every_top_level_file() -> None:
     on_disk = {p.name for p in CORPUS.glob("*.yaml")}
     assert listed == on_disk
     assert VALID and INVALID
-
-
-def _documents(path: Path) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
 
 
 def _by_identity(objects: list[Resource]) -> dict[tuple[str, str], Resource]:
@@ -67,7 +43,7 @@ def test_valid_example_loads_and_round_trips(name: str, validity: str) -> None:
     assert result.errors == []
     objects = _by_identity(result.objects)
     managed = 0
-    for doc in _documents(path):
+    for doc in documents(path):
         obj = objects.get((doc["kind"], doc["metadata"]["name"]))
         if obj is None:
             # only kinds certkeeper does not manage may be skipped, and they are reported

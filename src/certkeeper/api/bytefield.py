@@ -17,7 +17,7 @@ import base64
 import binascii
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, ValidationInfo
+from pydantic import BeforeValidator, PlainSerializer, ValidationInfo, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 #: pydantic error type of a string that is not base64 (the schema turns it into the
@@ -60,4 +60,5 @@ ByteField = Annotated[
     bytes,
     BeforeValidator(_read),
     PlainSerializer(encode_bytes, return_type=str),
+    WithJsonSchema({"type": "string", "format": "byte"}),
 ]

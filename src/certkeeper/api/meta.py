@@ -5,15 +5,91 @@ the Kubernetes camelCase field names. Every optional field defaults to ``None`` 
 manifest round-trips exactly: ``to_dict()`` drops ``None`` and keeps everything the user
 wrote, and unknown fields are refused (kubectl's strict field validation) rather than
 silently pruned.
+
+The models are also the source of the CRDs' OpenAPI schemas (``certkeeper.api.crds``):
+the docstring under a field is its description, ``SCHEMA_REQUIRED`` names the members the
+API server requires, and the ``Annotated`` aliases below carry formats and enums. The
+models themselves keep such members optional and plain ``str``, so that certkeeper's own
+validation reports a missing or wrong value with the webhook's wording and field path.
 """
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
-from typing import Any, ClassVar, Self
+import inspect
+import textwrap
+from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
+
+
+def enum(*values: str) -> WithJsonSchema:
+    """A string the CRD schema restricts to ``values`` (kubebuilder's ``Enum`` marker)."""
+    return WithJsonSchema({"type": "string", "enum": list(values)})
+
+
+#: metav1.Time: RFC 3339 text
+Time = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+#: a Go ``[]byte`` that certkeeper keeps as the base64 text it came in (the ones it decodes
+#: are :data:`certkeeper.api.bytefield.ByteField`)
+Base64 = Annotated[str, WithJsonSchema({"type": "string", "format": "byte"})]
+Int32 = Annotated[int, WithJsonSchema({"type": "integer", "format": "int32"})]
+Int64 = Annotated[int, WithJsonSchema({"type": "integer", "format": "int64"})]
+ConditionStatus = Annotated[str, enum("True", "False", "Unknown")]
+
+#: a list of conditions merges by ``type`` under server-side apply, as in cert-manager's CRDs
+CONDITIONS_LIST: JsonDict = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
+
+
+_DOCSTRINGS: dict[type, dict[str, str]] = {}
+
+
+def attribute_docstrings(cls: type) -> dict[str, str]:
+    """Field name -> the docstring written under it, for ``cls`` and its model bases.
+
+    Read from the source only when a JSON schema is asked for (pydantic's
+    ``use_attribute_docstrings`` would parse every class at import and slow every command).
+    """
+    cached = _DOCSTRINGS.get(cls)
+    if cached is not None:
+        return cached
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not (isinstance(klass, type) and issubclass(klass, Model)) or klass is Model:
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError):
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for a, b in zip(body, body[1:], strict=False):
+            if (
+                isinstance(a, ast.AnnAssign)
+                and isinstance(a.target, ast.Name)
+                and isinstance(b, ast.Expr)
+                and isinstance(b.value, ast.Constant)
+                and isinstance(b.value.value, str)
+            ):
+                out[a.target.id] = inspect.cleandoc(b.value.value)
+    _DOCSTRINGS[cls] = out
+    return out
+
+
+def _schema_extra(schema: dict[str, Any], cls: type[Any]) -> None:
+    """Adds what pydantic does not know to a model's JSON schema: field descriptions and
+    the members the CRD requires."""
+    docs = attribute_docstrings(cls)
+    props = schema.get("properties", {})
+    for name, field in cls.model_fields.items():
+        key = field.alias or name
+        if key in props and name in docs:
+            props[key]["description"] = docs[name]
+    extra = getattr(cls, "SCHEMA_REQUIRED", ())
+    if extra:
+        schema["required"] = sorted({*schema.get("required", []), *extra})
 
 
 class Model(BaseModel):
@@ -25,7 +101,12 @@ class Model(BaseModel):
         extra="forbid",
         validate_assignment=False,
         ser_json_timedelta="iso8601",
+        json_schema_extra=_schema_extra,
     )
+
+    #: JSON names of the members the CRD schema requires (the API server refuses an object
+    #: without them); see the module docstring for why the fields stay optional
+    SCHEMA_REQUIRED: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The object as Kubernetes would serialise it (camelCase, no nulls)."""
@@ -72,12 +153,21 @@ def parse_time(s: str) -> _dt.datetime:
 
 
 class Condition(Model):
+    """A condition of a cert-manager resource (Certificate, CertificateRequest, Issuer)."""
+
     type: str
-    status: str
-    last_transition_time: str | None = None
+    """Type of the condition, e.g. `Ready`, `Issuing`, `Approved`, `Denied` or `InvalidRequest`."""
+    status: ConditionStatus
+    """Status of the condition, one of (`True`, `False`, `Unknown`)."""
+    last_transition_time: Time | None = None
+    """The time of the last change of this condition's status."""
     reason: str | None = None
+    """A brief machine-readable explanation of the condition's last transition."""
     message: str | None = None
-    observed_generation: int | None = None
+    """A human-readable description of the details of the last transition, complementing reason."""
+    observed_generation: Int64 | None = None
+    """The `.metadata.generation` the condition was set from; a condition with a lower value
+    than the object's generation is out of date."""
 
 
 def get_condition(conditions: list[Condition] | None, ctype: str) -> Condition | None:
@@ -139,7 +229,16 @@ class Resource(Model):
     HAS_STATUS: ClassVar[bool] = True
 
     api_version: str | None = None
+    """APIVersion defines the versioned schema of this representation of an object.
+    Servers should convert recognized schemas to the latest internal value, and
+    may reject unrecognized values.
+    More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources"""
     kind: str | None = None
+    """Kind is a string value representing the REST resource this object represents.
+    Servers may infer this from the endpoint the client submits requests to.
+    Cannot be updated.
+    In CamelCase.
+    More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"""
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
 
     @classmethod
