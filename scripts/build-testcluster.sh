@@ -12,7 +12,8 @@ if [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x
     exit 0
 fi
 command -v go >/dev/null || { echo "go is needed to build the test control plane" >&2; exit 1; }
-version="$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$mod/go.mod")"
+version="$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v[0-9]/ {print $2; exit} $1 == "require" && $2 == "k8s.io/kubernetes" {print $3; exit}' "$mod/go.mod")"
+[ -n "$version" ] || { echo "no k8s.io/kubernetes version in $mod/go.mod" >&2; exit 1; }
 major="${version#v}"; major="${major%%.*}"
 minor="${version#v*.}"; minor="${minor%%.*}"
 ld="-s -w"

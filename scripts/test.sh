@@ -23,6 +23,9 @@ if [ ! -x .venv/bin/pytest ]; then
 fi
 .venv/bin/pip install -q -e '.[test]'
 export PATH="$PWD/.venv/bin:$PATH"
+# the real Kubernetes control plane (kube-apiserver, kube-controller-manager, etcd) the
+# Kubernetes tests run against: built from the Go module proxy once, then cached
+bash scripts/build-testcluster.sh >/dev/null
 ruff check src tests bench
 mypy
 exec pytest -q -p no:cacheprovider "$@"

@@ -36,6 +36,10 @@ class Conflict(StoreError):
     """Stale resourceVersion: re-read and try again (cert-manager's optimistic lock)."""
 
 
+class Forbidden(StoreError):
+    """The credentials may not do this (the API server's 403 names the verb and resource)."""
+
+
 class Invalid(StoreError):
     """The object failed validation; ``errors`` are ``path: message`` strings."""
 
