@@ -32,6 +32,7 @@ from .controllers.certificates.trigger import TriggerController
 from .controllers.issuers.readiness import IssuerReadinessController
 from .controllers.requests.approver import ApproverController
 from .controllers.requests.signing import SigningController
+from .health import Health, start_health, stop_health
 from .issuers.base import Signer
 from .issuers.ca import CASigner
 from .issuers.selfsigned import SelfSignedSigner
@@ -73,6 +74,8 @@ class DaemonOptions:
     approve_requests: bool = True
     #: HOST:PORT of the Prometheus endpoint; None or '' disables it
     metrics_listen_address: str | None = None
+    #: HOST:PORT of /livez and /readyz for the kubelet's probes; None or '' disables it
+    healthz_listen_address: str | None = None
 
 
 def signers() -> dict[str, Signer]:
@@ -196,32 +199,44 @@ def run(store: Store, opts: DaemonOptions, stop: threading.Event) -> int:
     """Block until ``stop`` is set. Returns the exit status."""
     lock = HostLock(store)
     renew_every = opts.lease_duration / 3
-    if not lock.try_acquire():
-        log.info("another certkeeper daemon is running on this store; waiting as a standby")
-        while not stop.wait(min(renew_every, 1.0)):
-            if lock.try_acquire():
-                break
-        else:
-            lock.release()
-            return 0
+    # the loops below beat at least every renew_every; a few missed beats mean a wedged daemon
+    health = Health(stall_after=max(2 * opts.lease_duration, 30.0))
+    probes = start_health(health, opts.healthz_listen_address)
     try:
-        return _run_leader(store, opts, stop, lock)
+        if not lock.try_acquire():
+            log.info("another certkeeper daemon is running on this store; waiting as a standby")
+            health.set_ready(True)
+            while not stop.wait(min(renew_every, 1.0)):
+                health.beat()
+                if lock.try_acquire():
+                    break
+            else:
+                lock.release()
+                return 0
+        try:
+            return _run_leader(store, opts, stop, lock, health)
+        finally:
+            lock.release()
     finally:
-        lock.release()
+        stop_health(probes)
 
 
-def _run_leader(store: Store, opts: DaemonOptions, stop: threading.Event, lock: HostLock) -> int:
+def _run_leader(store: Store, opts: DaemonOptions, stop: threading.Event, lock: HostLock, health: Health) -> int:
     # Holding the host lock, our identity is the host's: a lease left by a daemon that was
     # killed on this host is ours to take over.
     holder = socket.gethostname() if lock.exclusive_on_host else f"{socket.gethostname()}-{os.getpid()}"
     renew_every = opts.lease_duration / 3
+    health.set_ready(False, "starting the controllers")
     if not store.acquire_lease(LEASE_NAME, holder, opts.lease_duration):
         log.info("another certkeeper daemon holds the lease on this store; waiting as a standby")
+        health.set_ready(True)
         while not stop.wait(renew_every):
+            health.beat()
             if store.acquire_lease(LEASE_NAME, holder, opts.lease_duration):
                 break
         else:
             return 0
+        health.set_ready(False, "starting the controllers")
     log.info("acquired lease %s as %s; starting controllers", LEASE_NAME, holder)
     started = time.monotonic()
     manager = build_manager(store, opts)
@@ -233,12 +248,15 @@ def _run_leader(store: Store, opts: DaemonOptions, stop: threading.Event, lock: 
         time.monotonic() - started, manager.pending_timers(),
     )
     threading.Thread(target=_report_initial_sync, args=(manager, started, stop), daemon=True).start()
+    health.set_ready(True)
     try:
         while not stop.wait(renew_every):
+            health.beat()
             if not store.acquire_lease(LEASE_NAME, holder, opts.lease_duration):
                 log.error("lost the lease %s; stopping so that only one daemon issues", LEASE_NAME)
                 return 1
     finally:
+        health.set_ready(False, "stopping")
         stop_metrics(metrics)
         manager.stop()
         store.release_lease(LEASE_NAME, holder)

@@ -69,6 +69,9 @@ def _host_ports(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--metrics-listen-address", default="", metavar="HOST:PORT",
               help="Serve Prometheus /metrics here, e.g. 127.0.0.1:9402 (cert-manager's is 0.0.0.0:9402); "
                    "off by default.")
+@click.option("--healthz-listen-address", default="", metavar="HOST:PORT",
+              help="Serve /livez and /readyz for a kubelet's probes here, e.g. 0.0.0.0:9403 "
+                   "(cert-manager's port); off by default.")
 @global_options()
 def run_cmd(**flags: Any) -> None:
     """Run the controllers in the foreground until SIGTERM or SIGINT."""
