@@ -28,10 +28,28 @@ R = TypeVar("R", bound=Resource)
 START = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 
 
+#: the Store backends every behavioural test runs on
+BACKENDS = ["sqlite", "kube"]
+
+
 class Harness:
-    def __init__(self, tmp: Path, **opts: Any) -> None:
+    """``cluster``: run on the Kubernetes backend against that real control plane, in its
+    ``default`` namespace, emptied first (``wipe=False`` keeps what a previous harness
+    left: a restart). Otherwise on an SQLite store in ``tmp``."""
+
+    def __init__(self, tmp: Path, cluster: Any = None, wipe: bool = True, **opts: Any) -> None:
         self.clock = FakeClock(START)
-        self.store = SqliteStore(tmp / "store.db", clock=self.clock)
+        self.store: Any
+        if cluster is not None:
+            from certkeeper.store.kube import open_kube_store
+
+            from .kubecluster import wipe_namespace
+
+            if wipe:
+                wipe_namespace(cluster, "default")
+            self.store = open_kube_store(str(cluster.kubeconfig), cached=True, clock=self.clock, qps=0)
+        else:
+            self.store = SqliteStore(tmp / "store.db", clock=self.clock)
         self.opts = DaemonOptions(**opts)
         self.manager: Manager = build_manager(self.store, self.opts, self.clock)
         self.manager.start()
@@ -53,7 +71,18 @@ class Harness:
         return out
 
     def settle(self) -> int:
-        return self.manager.settle()
+        """Process until nothing is left to do now. On the Kubernetes backend the
+        controllers' writes come back through the watches asynchronously: wait for them
+        (``flush``) and go on until a round leaves nothing queued."""
+        flush = getattr(self.store, "flush", None)
+        steps = self.manager.settle()
+        if flush is None:
+            return steps
+        while True:
+            flush()
+            if self.manager.idle():
+                return steps
+            steps += self.manager.settle()
 
     def advance(self, delta: dt.timedelta) -> None:
         self.clock.advance(delta)

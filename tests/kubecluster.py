@@ -459,6 +459,29 @@ def create_namespace(plane: ControlPlane, name: str) -> None:
         client.close()
 
 
+def wipe_namespace(plane: ControlPlane, namespace: str) -> None:
+    """Remove every object certkeeper knows from ``namespace`` (and every cluster-scoped
+    one), and wait until they are gone: the tests that share ``default`` start empty."""
+    from certkeeper.api import registry
+    from certkeeper.store.kube.client import GVR
+
+    client = admin_client(plane)
+    try:
+        kinds = [k for k in registry.KINDS if k.KIND not in ("Namespace", "Event")]
+        for cls in kinds:
+            gvr = GVR.of(cls)
+            client.request("DELETE", gvr.path(namespace if cls.NAMESPACED else None))
+        deadline = time.monotonic() + 60
+        for cls in kinds:
+            gvr = GVR.of(cls)
+            while client.json("GET", gvr.path(namespace if cls.NAMESPACED else None)).get("items"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{gvr.plural} in {namespace} were not deleted in 60 s")
+                time.sleep(0.05)  # polling the server for the deletion to finish
+    finally:
+        client.close()
+
+
 try:
     import pytest
 except ImportError:  # pragma: no cover - the module also runs as a script
@@ -469,7 +492,7 @@ if pytest is not None:
     @pytest.fixture(scope="session")
     def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
         """One real control plane for the whole test session, with certkeeper's CRDs."""
-        plane = ControlPlane(tmp_path_factory.mktemp("kube"))
+        plane = ControlPlane(tmp_path_factory.mktemp("kube", numbered=True))
         try:
             plane.start(crd_documents())
             yield plane

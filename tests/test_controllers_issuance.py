@@ -22,12 +22,15 @@ from certkeeper.api.core import CA_CERT, TLS_CERT, TLS_KEY, Secret
 from certkeeper.api.issuer import Issuer
 from certkeeper.pki.chain import parse_certificates
 
-from .harness import CA_SETUP, START, Harness, leaf_certificate
+from .harness import BACKENDS, CA_SETUP, START, Harness, leaf_certificate
+
+pytest_plugins = ["tests.kubecluster"]
 
 
-@pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(tmp_path)
+@pytest.fixture(params=BACKENDS)
+def h(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Harness]:
+    cluster = request.getfixturevalue("kube_cluster") if request.param == "kube" else None
+    harness = Harness(tmp_path, cluster)
     yield harness
     harness.close()
 
