@@ -15,7 +15,7 @@ from certkeeper.api.core import Namespace, Secret
 from certkeeper.api.issuer import ClusterIssuer, Issuer, IssuerSpec, SelfSignedIssuer
 from certkeeper.api.meta import Condition, Resource, format_time
 from certkeeper.runtime.clock import FakeClock
-from certkeeper.store import open_store, sqlite_path_from_url
+from certkeeper.store import StoreBroken, open_store, sqlite_path_from_url
 from certkeeper.store.base import AlreadyExists, Conflict, EventType, Invalid, NotFound, WatchEvent
 from certkeeper.store.sqlite import SqliteStore
 
@@ -545,13 +545,19 @@ def test_open_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert sqlite_path_from_url("some/file.db") == "some/file.db"
     with pytest.raises(ValueError):
         sqlite_path_from_url("postgres://db")
-    store = open_store(f"sqlite://{tmp_path}/nested/s.db")
+    with pytest.raises(StoreBroken, match="no store at"):
+        open_store(f"sqlite://{tmp_path}/s.db")
+    with pytest.raises(StoreBroken, match="does not exist"):
+        open_store(f"sqlite://{tmp_path}/nested/s.db", create=True)
+    assert not (tmp_path / "nested").exists()
+    store = open_store(f"sqlite://{tmp_path}/nested/s.db", create=True, make_folder=True)
+    assert (tmp_path / "nested").stat().st_mode & 0o777 == 0o700
     try:
         store.create(cert("x"))
     finally:
         store.close()
     monkeypatch.chdir(tmp_path)
-    rel = open_store("sqlite://rel.db")
+    rel = open_store("sqlite://rel.db", create=True)
     try:
         assert rel.try_get(Certificate, "default", "x") is None
     finally:
@@ -565,7 +571,7 @@ def test_default_store_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     p = default_store_path()
     assert p == tmp_path / "state" / "certkeeper" / "certkeeper.db"
-    assert (p.parent.stat().st_mode & 0o777) == 0o700
+    assert not p.parent.exists(), "only creating a store makes its folder"
     monkeypatch.delenv("XDG_STATE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_store_path() == tmp_path / "home" / ".local" / "state" / "certkeeper" / "certkeeper.db"

@@ -1,20 +1,23 @@
 """``certkeeper apply`` and ``certkeeper delete``.
 
-apply loads and validates every document before it writes anything: a directory of
-manifests with one typo must not leave half an installation behind. The merge is
+apply loads and validates every document before it writes anything, and writes them all
+in one store transaction: a directory of manifests with one typo, or a store that fails
+half-way (disk full, corrupt), must not leave half an installation behind. The merge is
 kubectl's apply approximated for people who own their manifests: labels, annotations
 and everything but ``status`` come from the manifest; status, uid and creation time stay.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 import click
 
 from ..api.core import Secret
 from ..api.meta import Resource
-from ..store import Conflict, NotFound, Store, StoreError
+from ..store import Conflict, NotFound, Store, StoreBroken, StoreError, StoreUnavailable
+from ..store.transactions import Transactional
 from .get import split_refs
 from .state import fail, global_options, namespace_for, object_ref, qualified, server_error, state
 
@@ -91,18 +94,46 @@ def apply_cmd(files: tuple[str, ...]) -> None:
         for e in result.errors:
             click.echo(e, err=True)
         raise click.exceptions.Exit(1)
-    store = state().store()
-    failed = False
-    for obj in result.objects:
-        try:
-            verb = apply_object(store, obj)
-        except StoreError as e:
-            click.echo(server_error(e), err=True)
-            failed = True
-            continue
-        click.echo(f"{object_ref(obj)} {verb}")
-    if failed:
+    store = state().store(create=True)
+    atomic = isinstance(store, Transactional)
+    done: list[str] = []
+    errors: list[str] = []
+    try:
+        with _all_or_nothing(store):
+            for obj in result.objects:
+                try:
+                    verb = apply_object(store, obj)
+                except (StoreUnavailable, StoreBroken):
+                    raise  # the store itself failed: the transaction is undone
+                except StoreError as e:
+                    errors.append(server_error(e))
+                    if not atomic:
+                        click.echo(errors[-1], err=True)
+                    continue
+                done.append(f"{object_ref(obj)} {verb}")
+                if not atomic:
+                    click.echo(done[-1])
+            if errors and atomic:
+                raise _Undo
+    except _Undo:
+        for line in errors:
+            click.echo(line, err=True)
+        fail(f"error: nothing was applied: {len(errors)} of {len(result.objects)} objects failed")
+    except (StoreUnavailable, StoreBroken) as e:
+        fail(f"error: {e}; nothing was applied" if atomic else f"error: {e}")
+    if atomic:
+        for line in done:
+            click.echo(line)
+    if errors:
         raise click.exceptions.Exit(1)
+
+
+class _Undo(Exception):
+    """Leaves the transaction so that it rolls back."""
+
+
+def _all_or_nothing(store: Store) -> AbstractContextManager[None]:
+    return store.transaction() if isinstance(store, Transactional) else nullcontext()
 
 
 @click.command("delete")

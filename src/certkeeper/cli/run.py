@@ -100,4 +100,4 @@ def _run(st: CliState, stop: threading.Event, flags: dict[str, Any]) -> int:
     from ..daemon import DaemonOptions, run
 
     flags["http01_address"] = flags["http01_address"] or None
-    return run(st.store(), DaemonOptions(**flags), stop)
+    return run(st.store(create=True), DaemonOptions(**flags), stop)

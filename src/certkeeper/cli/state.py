@@ -8,6 +8,7 @@ verb, and both write into one ``CliState`` (the later, more specific one wins).
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -15,14 +16,18 @@ import click
 
 from ..api import registry
 from ..api.meta import Resource
-from ..store import NotFound, Store, StoreError, default_store_path, open_store
+from ..pki.durations import parse_duration
+from ..store import NotFound, Store, StoreError, default_store_path, open_store, sqlite_path_from_url
 from ..store.base import AlreadyExists, Conflict, Invalid
+from ..store.errors import StoreBroken, StoreUnavailable
 from ..store.sqlite import resource_name
 from .logs import configure_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_NAMESPACE = "default"
+#: how long a store call waits for another process's lock unless --request-timeout says
+DEFAULT_REQUEST_TIMEOUT = 30.0
 
 
 @dataclasses.dataclass
@@ -30,6 +35,8 @@ class CliState:
     store_url: str | None = None
     namespace: str | None = None
     verbose: int = 0
+    #: seconds a store call waits for the lock; 0 waits without end (kubectl's meaning)
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     #: a store given by the caller (an embedding program, a test) is used and left open
     _store: Store | None = None
     _owns_store: bool = False
@@ -38,15 +45,25 @@ class CliState:
     def ns(self) -> str:
         return self.namespace or DEFAULT_NAMESPACE
 
-    def store(self) -> Store:
-        """Opened on first use, so that ``version`` or ``--help`` never create a file."""
+    def store(self, create: bool = False) -> Store:
+        """Opened on first use, so that ``version`` or ``--help`` never touch it. Only the
+        verbs that write what a person gives them (``apply``, ``run``) create a missing
+        store; every other verb names the path it looked at, so a mistyped
+        ``CERTKEEPER_STORE`` is an error, not a new empty store."""
         if self._store is None:
+            default = self.store_url is None
             url = self.store_url or str(default_store_path())
             try:
-                self._store = open_store(url)
+                path = sqlite_path_from_url(url)
+            except ValueError as e:
+                fail(f"error: {e}")
+            if not create and not os.path.exists(path):
+                fail(f"error: no store at {path} (check --store or CERTKEEPER_STORE; apply and run create one)")
+            try:
+                self._store = open_store(url, create=create, make_folder=default, timeout=self.request_timeout)
                 self._owns_store = True
-            except (ValueError, OSError) as e:
-                fail(f"cannot open store {url}: {e}")
+            except StoreError as e:
+                fail(f"error: {e}")
         return self._store
 
     def close(self) -> None:
@@ -60,17 +77,27 @@ def state() -> CliState:
 
 
 def _setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
-    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
         if value is None or value == 0:
             return
         st = ctx.ensure_object(CliState)
         if attr == "verbose":
             st.verbose = max(st.verbose, int(value))
             configure_logging(st.verbose)
+        elif attr == "request_timeout":
+            st.request_timeout = _timeout(ctx, param, value)
         else:
             setattr(st, attr, value)
 
     return callback
+
+
+def _timeout(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    """kubectl's ``--request-timeout``: a bare number is seconds, else a Go duration."""
+    try:
+        return float(value) if value.isdigit() else parse_duration(value).total_seconds()
+    except ValueError as e:
+        raise click.BadParameter(str(e), ctx, param) from None
 
 
 def global_options(envvar: bool = False) -> Callable[[F], F]:
@@ -85,6 +112,12 @@ def global_options(envvar: bool = False) -> Callable[[F], F]:
         f = click.option(
             "-n", "--namespace", default=None, expose_value=False, callback=_setter("namespace"),
             metavar="NAMESPACE", help="The namespace (default: default).",
+        )(f)
+        f = click.option(
+            "--request-timeout", default=None, expose_value=False, callback=_setter("request_timeout"),
+            metavar="DURATION",
+            help="How long a store call waits for another process's lock, e.g. 30s or 2m; 0 waits "
+                 f"without end (default {DEFAULT_REQUEST_TIMEOUT:g}s).",
         )(f)
         f = click.option(
             "--store", default=None, expose_value=False, callback=_setter("store_url"),
@@ -102,7 +135,10 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def server_error(e: StoreError) -> str:
-    """How kubectl renders an API error: ``Error from server (NotFound): ...``."""
+    """How kubectl renders an API error: ``Error from server (NotFound): ...``. A store
+    that cannot be used at all is like a server that cannot be reached: ``error: ...``."""
+    if isinstance(e, (StoreUnavailable, StoreBroken)):
+        return f"error: {e}"
     reason = {
         NotFound: "NotFound",
         AlreadyExists: "AlreadyExists",

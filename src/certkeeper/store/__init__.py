@@ -17,6 +17,7 @@ from .base import (
     WatchEvent,
     WatchHandler,
 )
+from .errors import StoreBroken, StoreUnavailable
 from .sqlite import SqliteStore
 
 __all__ = [
@@ -27,7 +28,9 @@ __all__ = [
     "NotFound",
     "SqliteStore",
     "Store",
+    "StoreBroken",
     "StoreError",
+    "StoreUnavailable",
     "WatchEvent",
     "WatchHandler",
     "default_store_path",
@@ -38,11 +41,10 @@ __all__ = [
 
 def default_store_path() -> Path:
     """``$XDG_STATE_HOME/certkeeper/certkeeper.db``: state, not configuration or cache,
-    in the XDG sense. The folder is made private (0700) since the file holds keys."""
+    in the XDG sense. Its folder is made (private, 0700, since the file holds keys) only
+    when a store is created there."""
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    folder = Path(base) / "certkeeper"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return folder / "certkeeper.db"
+    return Path(base) / "certkeeper" / "certkeeper.db"
 
 
 def sqlite_path_from_url(url: str) -> str:
@@ -59,9 +61,20 @@ def sqlite_path_from_url(url: str) -> str:
     return os.path.expanduser(path)
 
 
-def open_store(url: str, clock: Clock | None = None) -> Store:
-    """Open the store a ``--store`` option names, creating the file's folder if needed."""
+def open_store(
+    url: str,
+    clock: Clock | None = None,
+    *,
+    create: bool = False,
+    make_folder: bool = False,
+    timeout: float | None = 30.0,
+) -> Store:
+    """Open the store a ``--store`` option names. Only ``create`` makes a new store file
+    (a mistyped path for a reading verb is an error, not a new empty store), and only
+    ``make_folder`` its missing folders (the default location's, which certkeeper owns).
+    Raises StoreBroken or StoreUnavailable with a message for a person."""
     path = sqlite_path_from_url(url)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, mode=0o700, exist_ok=True)
-    return SqliteStore(path, clock=clock)
+    if create and make_folder:
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, mode=0o700, exist_ok=True)
+    return SqliteStore(path, clock=clock, create=create, timeout=timeout)

@@ -21,6 +21,7 @@ import base64
 import builtins
 import collections
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from pydantic import BaseModel
 
@@ -39,6 +40,7 @@ from ..api.bytefield import LEGACY_PEM_CONTEXT
 from ..api.event import Event
 from ..api.meta import Resource, format_time
 from ..runtime.clock import Clock, RealClock
+from . import sqlitefile
 from .base import (
     AlreadyExists,
     Conflict,
@@ -50,6 +52,7 @@ from .base import (
     WatchEvent,
     WatchHandler,
 )
+from .errors import StoreBroken
 from .names import dns1123_label_error, dns1123_subdomain_error
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,24 @@ CREATE TABLE IF NOT EXISTS leases (
     renewed REAL NOT NULL
 );
 """
+_STATEMENTS = [stmt.strip() for stmt in _SCHEMA.split(";") if stmt.strip()]
+_TABLES = ["objects", "owner_refs", "changelog", "leases"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _translated(fn: Callable[Concatenate[SqliteStore, P], T]) -> Callable[Concatenate[SqliteStore, P], T]:
+    """SQLite's errors leave the store as StoreErrors that say what happened to which file."""
+
+    @functools.wraps(fn)
+    def wrapper(self: SqliteStore, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return fn(self, *args, **kwargs)
+        except sqlite3.Error as e:
+            raise sqlitefile.translate(self.path, e, self.timeout) from e
+
+    return wrapper
 
 
 def kind_key(cls: type[Resource]) -> str:
@@ -173,16 +194,35 @@ class _Tx:
 
 class SqliteStore:
     """The Store protocol over one SQLite file; safe to share between threads and to open
-    from several processes at once."""
+    from several processes at once.
 
-    def __init__(self, path: str | os.PathLike[str], clock: Clock | None = None) -> None:
+    ``create=False`` opens only an existing store (the CLI's reading verbs: a mistyped
+    path must not become a new, empty store). ``timeout`` is how long a call waits for
+    another process's lock (None: without end).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        clock: Clock | None = None,
+        *,
+        create: bool = True,
+        timeout: float | None = 30.0,
+    ) -> None:
         self.path = os.fspath(path)
         self.clock: Clock = clock or RealClock()
-        self._ensure_private_file(self.path)
-        # autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE
-        self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        self._lock = threading.Lock()
-        self._init_db()
+        self.timeout = timeout
+        # re-entrant: a transaction() holds it across the calls made inside it
+        self._lock = threading.RLock()
+        #: the open transaction() of the thread holding _lock, if any
+        self._batch: _Tx | None = None
+        self._batch_owner: int | None = None
+        #: (device, inode) of the file opened, to notice it being removed or replaced
+        self._identity: tuple[int, int] | None = None
+        try:
+            self._conn = self._open(create)
+        except sqlite3.Error as e:
+            raise sqlitefile.translate(self.path, e, timeout) from e
         self._classes: dict[str, type[Resource]] = {}
         self._writes = 0
         # watch state: _delivered_rv is guarded by _lock; the rest by _qlock
@@ -199,33 +239,45 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ setup
 
-    @staticmethod
-    def _ensure_private_file(path: str) -> None:
-        """Create the database 0600 before SQLite does: Secrets (private keys) live in
-        it, and SQLite gives its -wal and -shm files the same mode."""
+    def _open(self, create: bool) -> sqlite3.Connection:
+        if self.path == ":memory:":
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            for stmt in _STATEMENTS:
+                conn.execute(stmt)
+            return conn
+        if sqlitefile.identity(self.path) is None:
+            if not create:
+                raise StoreBroken(f"no store at {self.path}")
+            if sqlitefile.create(self.path, _STATEMENTS):
+                log.info("created a new store at %s", self.path)
+        self._identity = sqlitefile.identity(self.path)
+        conn = sqlitefile.connect(self.path, self.timeout)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            return
-        os.close(fd)
+            # reading the schema reads the header: afterwards the journal mode is known
+            missing = sqlitefile.retry_busy(lambda: sqlitefile.check(conn, self.path, _TABLES), self.timeout)
+            mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+            if create and (missing or mode != "wal"):
+                # a store made by an older version: only then is the write lock taken here
+                sqlitefile.retry_busy(lambda: self._upgrade(conn), self.timeout)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            # checkpoints fsync; a writer should not pay for them (see _checkpoint_loop)
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
-    def _init_db(self) -> None:
-        c = self._conn
-        c.execute("PRAGMA busy_timeout = 30000")
-        mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    def _upgrade(self, conn: sqlite3.Connection) -> None:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             log.warning("SQLite store %s: journal_mode is %s, not WAL", self.path, mode)
-        c.execute("PRAGMA synchronous = NORMAL")
-        # checkpoints fsync; a writer should not pay for them (see _checkpoint_loop)
-        c.execute("PRAGMA wal_autocheckpoint = 0")
-        c.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            for stmt in _SCHEMA.split(";"):
-                if stmt.strip():
-                    c.execute(stmt)
-            c.execute("COMMIT")
+            for stmt in _STATEMENTS:
+                conn.execute(stmt)
+            conn.execute("COMMIT")
         except BaseException:
-            c.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
             raise
 
     # ------------------------------------------------------------------ helpers
@@ -281,10 +333,19 @@ class SqliteStore:
     def _write(self) -> Iterator[_Tx]:
         """One BEGIN IMMEDIATE transaction; its changes are queued after COMMIT (still
         under the lock, so the queue stays in resourceVersion order) and delivered after
-        the lock is released."""
+        the lock is released. Inside a transaction() it is a savepoint of that one."""
+        if self._batch is not None and self._batch_owner == threading.get_ident():
+            with self._savepoint(self._batch) as tx:
+                yield tx
+            return
+        with self._transaction() as tx:
+            yield tx
+
+    @contextmanager
+    def _transaction(self) -> Iterator[_Tx]:
         tx = _Tx()
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            sqlitefile.retry_busy(lambda: self._conn.execute("BEGIN IMMEDIATE"), self.timeout)
             try:
                 yield tx
                 self._writes += 1
@@ -301,6 +362,39 @@ class SqliteStore:
                 self._enqueue(tx.changes)
         if tx.changes:
             self._drain()
+
+    @contextmanager
+    def _savepoint(self, tx: _Tx) -> Iterator[_Tx]:
+        """One call inside a transaction(): if it fails, only its own writes are undone."""
+        changes, last_rv = len(tx.changes), tx.last_rv
+        self._conn.execute("SAVEPOINT call")
+        try:
+            yield tx
+        except BaseException:
+            self._conn.execute("ROLLBACK TO call")
+            del tx.changes[changes:]
+            tx.last_rv = last_rv
+            raise
+        finally:
+            self._conn.execute("RELEASE call")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Every write made by this thread inside the block is committed together, or none
+        is: ``apply -f`` of several objects never leaves some of them written. Other
+        threads' calls wait until the block ends; watchers see the changes after COMMIT."""
+        if self._batch_owner == threading.get_ident():
+            yield  # nested: part of the outer one
+            return
+        try:
+            with self._transaction() as tx:
+                self._batch, self._batch_owner = tx, threading.get_ident()
+                try:
+                    yield
+                finally:
+                    self._batch, self._batch_owner = None, None
+        except sqlite3.Error as e:
+            raise sqlitefile.translate(self.path, e, self.timeout) from e
 
     def _next_rv(self, tx: _Tx) -> int:
         """The global resourceVersion is the change log's highest entry (the log is only
@@ -376,6 +470,7 @@ class SqliteStore:
             raise self._not_found(cls, name)
         return obj
 
+    @_translated
     def try_get(self, cls: type[R], namespace: str | None, name: str) -> R | None:
         key = self._key(cls)
         with self._lock:
@@ -385,6 +480,7 @@ class SqliteStore:
             ).fetchone()
         return None if row is None else _decode(cls, row[0])
 
+    @_translated
     def list(
         self,
         cls: type[R],
@@ -429,11 +525,14 @@ class SqliteStore:
         after = ("", "")
         while True:
             with self._lock:
-                rows = self._conn.execute(
-                    "SELECT namespace, name, data FROM objects WHERE kind = ? AND (namespace, name) > (?, ?)"
-                    " ORDER BY namespace, name LIMIT ?",
-                    (key, after[0], after[1], page),
-                ).fetchall()
+                try:
+                    rows = self._conn.execute(
+                        "SELECT namespace, name, data FROM objects WHERE kind = ? AND (namespace, name) > (?, ?)"
+                        " ORDER BY namespace, name LIMIT ?",
+                        (key, after[0], after[1], page),
+                    ).fetchall()
+                except sqlite3.Error as e:
+                    raise sqlitefile.translate(self.path, e, self.timeout) from e
             for _, _, data in rows:
                 yield _decode(cls, data)
             if len(rows) < page:
@@ -442,6 +541,7 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ writes
 
+    @_translated
     def create(self, obj: R) -> R:
         cls = type(obj)
         key = self._key(cls)
@@ -502,6 +602,7 @@ class SqliteStore:
         if given_rv and given_rv != str(rv):
             raise self._conflict(cls, name)
 
+    @_translated
     def update(self, obj: R) -> R:
         cls = type(obj)
         key = self._key(cls)
@@ -569,6 +670,7 @@ class SqliteStore:
         if errors:
             raise self._invalid(cls, name, errors)
 
+    @_translated
     def update_status(self, obj: R) -> R:
         cls = type(obj)
         name = obj.name
@@ -600,6 +702,7 @@ class SqliteStore:
             self._store_row(tx, EventType.MODIFIED, key, ns, name, stored, _owner_uids(stored))
         return _written(obj, stored["metadata"])
 
+    @_translated
     def delete(self, cls: type[R], namespace: str | None, name: str) -> None:
         key = self._key(cls)
         ns = self._namespace(cls, namespace)
@@ -671,6 +774,7 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ events
 
+    @_translated
     def record_events(self, events: Sequence[Event]) -> None:
         """Rows in the objects table (so get, describe and delete see them) but no entry in
         the change log: nothing watches Events, and a delivery would cost every controller's
@@ -697,6 +801,7 @@ class SqliteStore:
                 rows,
             )
 
+    @_translated
     def expire_events(self, last_seen_before: str) -> int:
         with self._write():
             cur = self._conn.execute(
@@ -709,7 +814,12 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ leases
 
+    @_translated
     def acquire_lease(self, name: str, holder: str, duration_seconds: float) -> bool:
+        """Also the leader's regular check that the store is still the one others see: a
+        store file removed or replaced under a running daemon raises StoreBroken, since
+        a daemon writing to a file nobody reads is a second, invisible leader."""
+        self.check_identity()
         now = self.clock.now().timestamp()
         with self._write():
             row = self._conn.execute("SELECT holder, expires FROM leases WHERE name = ?", (name,)).fetchone()
@@ -723,12 +833,23 @@ class SqliteStore:
             )
         return True
 
+    @_translated
+    def check_identity(self) -> None:
+        """Raise StoreBroken if the path no longer names the file this store opened."""
+        if self._identity is not None and sqlitefile.identity(self.path) != self._identity:
+            raise StoreBroken(
+                f"store {self.path} was removed or replaced while in use; this process no longer "
+                "sees what other processes write"
+            )
+
+    @_translated
     def release_lease(self, name: str, holder: str) -> None:
         with self._write():
             self._conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
     # ------------------------------------------------------------------ watch
 
+    @_translated
     def watch(self, handler: WatchHandler) -> Callable[[], None]:
         with self._lock:
             current = self._current_rv()
@@ -866,7 +987,15 @@ class SqliteStore:
         """Copy the WAL back into the database from a connection of its own: a PASSIVE
         checkpoint runs beside the writers, so the fsyncs it needs never sit inside a
         write. Sleeps (no timer) until asked."""
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        try:
+            # "rw": a store file removed meanwhile must not come back as an empty one
+            conn = sqlite3.connect(
+                sqlitefile.uri(self.path, "rw"), uri=True, timeout=30.0, isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error:
+            log.exception("store: cannot open %s for WAL checkpoints", self.path)
+            return
         try:
             while True:
                 self._checkpoint_wanted.wait()

@@ -1,0 +1,17 @@
+"""Several writes as one, where a backend can."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Transactional(Protocol):
+    """A store that can make several writes one: all of them, or none. The embedded store
+    can; the Kubernetes API cannot (kubectl applies object by object), so callers check."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Writes made by this thread inside the block commit together at its end; an
+        exception leaving the block undoes them all."""
+        ...
