@@ -8,7 +8,6 @@ verb, and both write into one ``CliState`` (the later, more specific one wins).
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -17,9 +16,9 @@ import click
 from ..api import registry
 from ..api.meta import Resource
 from ..pki.durations import parse_duration
-from ..store import NotFound, Store, StoreError, default_store_path, open_store, sqlite_path_from_url
+from ..store import NotFound, Store, StoreError, default_store_path, open_store
 from ..store.base import AlreadyExists, Conflict, Invalid
-from ..store.errors import StoreBroken, StoreUnavailable
+from ..store.errors import StoreBroken, StoreMissing, StoreUnavailable
 from ..store.sqlite import resource_name
 from .logs import configure_logging
 
@@ -54,14 +53,12 @@ class CliState:
             default = self.store_url is None
             url = self.store_url or str(default_store_path())
             try:
-                path = sqlite_path_from_url(url)
-            except ValueError as e:
-                fail(f"error: {e}")
-            if not create and not os.path.exists(path):
-                fail(f"error: no store at {path} (check --store or CERTKEEPER_STORE; apply and run create one)")
-            try:
                 self._store = open_store(url, create=create, make_folder=default, timeout=self.request_timeout)
                 self._owns_store = True
+            except ValueError as e:
+                fail(f"error: {e}")
+            except StoreMissing as e:
+                fail(f"error: {e} (check --store or CERTKEEPER_STORE; apply and run create one)")
             except StoreError as e:
                 fail(f"error: {e}")
         return self._store

@@ -15,3 +15,7 @@ class StoreUnavailable(StoreError):
 class StoreBroken(StoreError):
     """No retry can help: there is no store where one was named, it is corrupt or not a
     store at all, or it was removed or replaced while in use."""
+
+
+class StoreMissing(StoreBroken):
+    """Nothing where the store was named, and the caller did not ask to create one."""

@@ -52,7 +52,7 @@ from .base import (
     WatchEvent,
     WatchHandler,
 )
-from .errors import StoreBroken
+from .errors import StoreBroken, StoreMissing
 from .names import dns1123_label_error, dns1123_subdomain_error
 
 log = logging.getLogger(__name__)
@@ -247,7 +247,7 @@ class SqliteStore:
             return conn
         if sqlitefile.identity(self.path) is None:
             if not create:
-                raise StoreBroken(f"no store at {self.path}")
+                raise StoreMissing(f"no store at {self.path}")
             if sqlitefile.create(self.path, _STATEMENTS):
                 log.info("created a new store at %s", self.path)
         self._identity = sqlitefile.identity(self.path)
