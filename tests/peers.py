@@ -352,6 +352,10 @@ class PebbleServer:
     eab_required: bool = False
     eab_keys: dict[str, str] = field(default_factory=dict)
     certificate_validity: int | None = None
+    binary: str | None = None
+    """Another Pebble build (tests/modernpebble.py); Debian's when None."""
+    profiles: dict[str, dict[str, object]] | None = None
+    """``profiles`` in the config (Pebble 2.6 and later)."""
     listen_port: int = 0
     management_port: int = 0
     http_port: int = 0
@@ -402,6 +406,8 @@ class PebbleServer:
             config["externalAccountMACKeys"] = self.eab_keys
         if self.certificate_validity is not None:
             config["certificateValidityPeriod"] = self.certificate_validity
+        if self.profiles is not None:
+            config["profiles"] = self.profiles
         path = self.workdir / "pebble-config.json"
         path.write_text(json.dumps({"pebble": config}, indent=2))
         return path
@@ -415,7 +421,7 @@ class PebbleServer:
 
     def start(self) -> None:
         """Start, or start again on the same ports after ``stop``."""
-        pebble = find_binary("pebble")
+        pebble = self.binary or find_binary("pebble")
         if pebble is None:
             raise RuntimeError("pebble is not installed")
         fresh_ports = self.listen_port == 0

@@ -24,11 +24,13 @@ from acme import messages
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from josepy.errors import DeserializationError
+from josepy.json_util import field as jose_field
 from josepy.jwa import ES256, ES384, ES512, RS256, JWASignature
 from josepy.jwk import JWK, JWKEC, JWKRSA
 
+from certkeeper.acme.ari import RenewalInfo
 from certkeeper.acme.chains import choose_chain
-from certkeeper.acme.errors import AcmeProtocolError
+from certkeeper.acme.errors import AcmeNetworkError, AcmeProtocolError, AcmeRetryableError
 from certkeeper.acme.keyauth import dns01_txt_value, key_authorization
 from certkeeper.acme.network import EmptyPayload, RobustClientNetwork, parse_retry_after
 from certkeeper.acme.polling import poll_until
@@ -95,6 +97,14 @@ def _library_errors() -> Iterator[None]:
         raise
     except (acme_errors.Error, DeserializationError) as exc:
         raise AcmeProtocolError(f"unexpected ACME answer: {exc!r}") from exc
+
+
+class _NewOrder(messages.NewOrder):
+    """newOrder with the fields certbot's message leaves out: ``notAfter`` (RFC 8555) and
+    ``replaces`` (RFC 9773)."""
+
+    not_after: str | None = jose_field("notAfter", omitempty=True)
+    replaces: str | None = jose_field("replaces", omitempty=True)
 
 
 #: connections kept per ACME server, at least the daemon's io workers
@@ -265,8 +275,16 @@ class AcmeClient:
 
     # ------------------------------------------------------------------ orders
 
-    def new_order(self, identifiers: Sequence[IdentifierSpec], profile: str | None = None) -> Order:
-        """Create an order for identifiers (type ``dns`` or ``ip``)."""
+    def new_order(
+        self,
+        identifiers: Sequence[IdentifierSpec],
+        profile: str | None = None,
+        *,
+        not_after: str | None = None,
+        replaces: str | None = None,
+    ) -> Order:
+        """Create an order for identifiers (type ``dns`` or ``ip``); ``not_after`` is an
+        RFC 3339 time (RFC 8555 §7.4), ``replaces`` an ARI CertID (RFC 9773 §5)."""
         self._require_account()
         ids = [
             messages.Identifier(typ=messages.IdentifierType(kind), value=value)
@@ -275,11 +293,47 @@ class AcmeClient:
         fields: dict[str, Any] = {"identifiers": ids}
         if profile:
             fields["profile"] = profile
-        response = self._post(self.directory["newOrder"], messages.NewOrder(**fields))
+        if not_after:
+            fields["not_after"] = not_after
+        if replaces:
+            fields["replaces"] = replaces
+        response = self._post(self.directory["newOrder"], _NewOrder(**fields))
         url = response.headers.get("Location")
         if not url:
             raise AcmeProtocolError("newOrder answer carried no Location")
         return Order.from_json(url, _json(response))
+
+    def profiles(self) -> dict[str, str] | None:
+        """The directory's ``meta.profiles`` (name -> description); None when it has none."""
+        meta = self.directory.meta
+        found = getattr(meta, "profiles", None) if meta is not None else None
+        return {str(k): str(v) for k, v in found.items()} if found else None
+
+    def renewal_info_url(self) -> str | None:
+        """The directory's ``renewalInfo`` endpoint, None when the server has no ARI."""
+        try:
+            url = self.directory["renewalInfo"]
+        except (KeyError, AttributeError):
+            return None
+        return str(url) if url else None
+
+    def renewal_info(self, cert_id: str) -> RenewalInfo | None:
+        """The suggested renewal window for a certificate (an unauthenticated GET, RFC 9773
+        §4.1); None when the server offers no ARI."""
+        base = self.renewal_info_url()
+        if base is None:
+            return None
+        try:
+            response = self.net.session.get(
+                f"{base.rstrip('/')}/{cert_id}", verify=self.net.verify_ssl, timeout=self.net._default_timeout
+            )
+        except requests.RequestException as exc:
+            raise AcmeNetworkError(f"renewalInfo: {exc}") from exc
+        if response.status_code >= 500:
+            raise AcmeRetryableError(f"renewalInfo: HTTP {response.status_code}")
+        if response.status_code != 200:
+            raise AcmeProtocolError(f"renewalInfo for {cert_id}: HTTP {response.status_code}: {response.text[:200]}")
+        return RenewalInfo.from_json(_json(response), parse_retry_after(response.headers.get("Retry-After")))
 
     def get_order(self, url: str) -> Order:
         return self._fetch_order(url)[0]

@@ -284,10 +284,29 @@ class CertificateSpec(Model):
     (RFC 5280 section 4.2.1.10)."""
 
 
+class ARISuggestedWindow(Model):
+    start: str | None = None
+    end: str | None = None
+
+
+class CertificateARIStatus(Model):
+    """What the ACME server's renewal information (RFC 9773) said about the current
+    certificate; ``certID`` names the certificate the window belongs to."""
+
+    suggested_window: ARISuggestedWindow | None = None
+    explanation_url: str | None = Field(default=None, alias="explanationURL")
+    last_checked: str | None = None
+    next_check: str | None = None
+    last_error: str | None = None
+    cert_id: str | None = Field(default=None, alias="certID")
+
+
 class CertificateACMEStatus(Model):
     """ACME-specific status of a Certificate (reserved; kept as written)."""
 
     model_config = Model.model_config | {"extra": "allow"}
+
+    ari: CertificateARIStatus | None = None
 
 
 class CertificateStatus(Model):

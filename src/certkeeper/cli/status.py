@@ -14,7 +14,10 @@ from ..api import registry
 from ..api.certificate import Certificate, CertificateRequest
 from ..api.core import TLS_CERT, Secret
 from ..api.issuer import ClusterIssuer, Issuer
-from ..api.meta import Condition, Resource, get_condition, parse_time
+from ..api.meta import Condition, Resource, format_time, get_condition, parse_time
+from ..controllers.certificates.util import ari_window
+from ..pki.chain import parse_certificates
+from ..pki.errors import PKIError
 from ..pki.inspect import describe_certificate_pem
 from ..store import NotFound, Store
 from .events import event_lines, events_for
@@ -98,6 +101,29 @@ def _secret_lines(store: Store, cert: Certificate) -> list[str]:
     except ValueError as e:
         lines.append(f"  error when parsing 'tls.crt': {e}")
     return lines
+
+
+def _renewal_source(store: Store, cert: Certificate) -> str:
+    """Where ``renewalTime`` came from: the ACME server's window or the spec."""
+    secret = store.try_get(Secret, cert.namespace, cert.spec.secret_name or "")
+    try:
+        leaf = parse_certificates(secret.get(TLS_CERT) or b"")[0] if secret is not None else None
+    except (PKIError, IndexError):
+        leaf = None
+    window = ari_window(cert, leaf) if leaf is not None else None
+    if window is not None:
+        ari = cert.status.acme.ari if cert.status and cert.status.acme else None
+        text = (f"the ACME server's renewal information (ARI, RFC 9773): a time inside its suggested window "
+                f"{format_time(window[0])} .. {format_time(window[1])}")
+        if ari is not None and ari.explanation_url:
+            text += f" (explanation: {ari.explanation_url})"
+        return text
+    spec = cert.spec
+    if spec.renew_before_percentage is not None:
+        return f"renewBeforePercentage {spec.renew_before_percentage}"
+    if spec.renew_before:
+        return f"renewBefore {spec.renew_before}"
+    return "the default: two thirds through the certificate's lifetime"
 
 
 def _request_lines(store: Store, cr: CertificateRequest | None) -> list[str]:
@@ -213,6 +239,8 @@ def certificate_status(store: Store, cert: Certificate, now: _dt.datetime | None
         ):
             if value:
                 lines.append(f"{label}: {value}")
+        if status.renewal_time:
+            lines.append(f"Renewal Time Source: {_renewal_source(store, cert)}")
     cr = current_request(store, cert)
     lines += _request_lines(store, cr)
     lines += _acme_lines(store, cr)

@@ -18,12 +18,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from pydantic import BaseModel
 
+from ..acme.ari import cert_id
 from ..acme.errors import AcmeError, AcmeNetworkError, AcmeRetryableError, AcmeTerminalError
 from ..api import constants as c
 from ..api.acme import ORDER_VALID, ACMEIssuerStatus, Order, OrderSpec, is_failure_state
-from ..api.certificate import CertificateRequest
+from ..api.certificate import Certificate, CertificateRequest
 from ..api.common import SecretKeySelector
-from ..api.core import Secret
+from ..api.core import TLS_CERT, Secret
 from ..api.issuer import Issuer
 from ..api.meta import get_condition
 from ..controllers.acme import accounts
@@ -264,6 +265,8 @@ class ACMESigner:
         except PKIError as e:
             return Failed("RequestParsingError", f"Failed to decode CSR in spec.request: {e}")
         spec = order_spec(cr, csr, enable_duration=bool(acme.enable_duration_feature), profile=acme.profile)
+        if (acme.renewal_information_source or "ARI") != "None":
+            spec.replaces = replaced_cert_id(ctx, cr)
         common_name = spec.common_name
         dns_names = spec.dns_names or []
         ips = spec.ip_addresses or []
@@ -333,6 +336,24 @@ def order_spec(
 
 
 def order_name(cr_name: str, spec: OrderSpec) -> str:
-    """The name hashes the spec without the CSR, so re-signing a request finds its Order."""
-    data = spec.model_copy(update={"request": None}).to_dict()
+    """The name hashes the spec without the CSR, so re-signing a request finds its Order;
+    nor ``replaces``, which renewal information fetched meanwhile may change."""
+    data = spec.model_copy(update={"request": None, "replaces": None}).to_dict()
     return compute_name(cr_name, data)
+
+
+def replaced_cert_id(ctx: Context, cr: CertificateRequest) -> str | None:
+    """The ARI CertID of the certificate this request renews (RFC 9773 ``replaces``): the
+    one in the Certificate's Secret, when the server gave renewal information for it."""
+    name = cr.annotations().get(c.ANN_CERTIFICATE_NAME)
+    cert = ctx.store.try_get(Certificate, cr.namespace, name) if name else None
+    acme = cert.status.acme if cert is not None and cert.status else None
+    if cert is None or acme is None or acme.ari is None or not acme.ari.cert_id:
+        return None
+    secret = ctx.store.try_get(Secret, cr.namespace, cert.spec.secret_name or "")
+    try:
+        leaf = parse_certificates(secret.get(TLS_CERT) or b"")[0] if secret is not None else None
+        current = cert_id(leaf) if leaf is not None else None
+    except (PKIError, ValueError, IndexError):
+        return None
+    return current if current == acme.ari.cert_id else None

@@ -16,12 +16,13 @@ if TYPE_CHECKING:
 
 
 def factories(opts: DaemonOptions) -> list[Callable[[Context], Controller]]:
-    from .challenges import ChallengeController  # noqa: PLC0415 - keep the package import light
+    from .ari import RenewalInfoController  # noqa: PLC0415 - keep the package import light
+    from .challenges import ChallengeController  # noqa: PLC0415
     from .orders import OrderController  # noqa: PLC0415
     from .scheduler import ChallengeScheduler  # noqa: PLC0415
 
     limit = opts.max_concurrent_challenges
-    return [OrderController, ChallengeController, lambda ctx: ChallengeScheduler(ctx, limit)]
+    return [OrderController, ChallengeController, lambda ctx: ChallengeScheduler(ctx, limit), RenewalInfoController]
 
 
 def stop_services(ctx: Context) -> None:

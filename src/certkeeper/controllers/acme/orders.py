@@ -35,6 +35,7 @@ from ...api.acme import (
 )
 from ...api.issuer import Issuer
 from ...api.meta import format_time
+from ...pki.durations import parse_duration
 from ...runtime.controller import Context, Controller, Mapper, Result, controller_owner, same_key
 from ...runtime.queue import Key
 from ...store.base import NotFound, WatchEvent
@@ -160,14 +161,54 @@ class OrderController(Controller):
                 raise lost_account(self.ctx, issuer, e) from e
             raise _Errored(f"{prefix}: {e}") from e
 
+    def _new_order(
+        self, client: AcmeClient, ids: list[tuple[str, str]], profile: str | None, not_after: str | None,
+        replaces: str | None,
+    ) -> r.Order:
+        """A refused ``replaces`` (the old certificate was already replaced, or ordered by
+        another account) must not cost the renewal: order again without it."""
+        try:
+            return client.new_order(ids, profile, not_after=not_after, replaces=replaces)
+        except AcmeTerminalError as e:
+            if not replaces or account_gone(e):
+                raise
+            self.log.warning("order: the server refused replaces=%s (%s); ordering without it", replaces, e)
+            return client.new_order(ids, profile, not_after=not_after)
+
+    @staticmethod
+    def _check_profile(client: AcmeClient, profile: str) -> None:
+        """A profile the server does not offer would be ignored or refused: fail the Order
+        with the names it does offer instead of issuing something else."""
+        offered = client.profiles()
+        if offered is None:
+            raise _Errored(
+                f'Failed to create Order: the issuer asks for the ACME profile "{profile}" but the ACME server '
+                "offers no profiles (its directory has no meta.profiles); remove spec.acme.profile or use a "
+                "server that supports profiles"
+            )
+        if profile not in offered:
+            names = ", ".join(f'"{name}"' for name in sorted(offered))
+            raise _Errored(
+                f'Failed to create Order: the ACME server does not offer the profile "{profile}"; it offers '
+                f"{names}: set spec.acme.profile to one of them"
+            )
+
     def _sync(self, key: Key, order: Order, issuer: Issuer, client: AcmeClient) -> Result | None:
         st = order.status
         assert st is not None
         changed = False
         if not st.url:
             ids = identifiers(order)
+            profile = order.spec.profile
+            if profile:
+                self._check_profile(client, profile)
+            not_after = None
+            if order.spec.duration:
+                # enableDurationFeature: the Certificate's duration as the Order's notAfter
+                not_after = format_time(self.clock.now() + parse_duration(order.spec.duration))
             created = self._call(
-                "Failed to create Order", issuer, lambda: client.new_order(ids, order.spec.profile)
+                "Failed to create Order", issuer,
+                lambda: self._new_order(client, ids, profile, not_after, order.spec.replaces),
             )
             st.url, st.finalize_url, st.state = created.url, created.finalize, created.status
             st.authorizations = [ACMEAuthorization(url=u) for u in created.authorizations]

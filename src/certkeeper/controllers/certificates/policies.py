@@ -22,8 +22,8 @@ from ...pki.csr import decode_csr
 from ...pki.errors import PKIError
 from ...pki.keys import decode_private_key, key_mismatches_spec, public_keys_equal
 from ...pki.match import certificate_matches_spec, request_matches_spec
-from ...pki.renewal import renewal_time
 from .gather import Input
+from .util import scheduled_renewal
 
 Violation = tuple[str, str]
 Check = Callable[[Input], Violation | None]
@@ -171,7 +171,7 @@ def nearing_expiry(now: Callable[[], dt.datetime]) -> Check:
             leaf = _leaf(input)
         except PKIError as e:
             return c.INVALID_CERTIFICATE, f"Issuing certificate as Secret contains an invalid certificate: {e}"
-        when = renewal_time(leaf.not_valid_before_utc, leaf.not_valid_after_utc, input.certificate.spec)
+        when, _ = scheduled_renewal(input.certificate, leaf)
         if when is None or when > now():
             return None
         status = input.certificate.status

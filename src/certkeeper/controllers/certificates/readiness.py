@@ -13,14 +13,13 @@ from ...api.core import TLS_CERT
 from ...api.meta import format_time, set_condition
 from ...pki.chain import parse_certificates
 from ...pki.errors import PKIError
-from ...pki.renewal import renewal_time
 from ...runtime.controller import Result
 from ...runtime.queue import Key
 from ...store.base import EventType
 from .base import CertificateController
 from .gather import AmbiguousRequests, gather
 from .policies import evaluate, readiness_chain
-from .util import status_of
+from .util import scheduled_renewal, status_of
 
 
 class ReadinessController(CertificateController):
@@ -31,7 +30,10 @@ class ReadinessController(CertificateController):
     def fingerprint(self, cert: Certificate) -> Hashable | None:
         # its own writes (Ready, the times) change nothing it decides on
         status = cert.status
-        return (cert.metadata.generation, status.revision if status else None)
+        ari = status.acme.ari if status and status.acme else None
+        window = ari.suggested_window if ari else None
+        return (cert.metadata.generation, status.revision if status else None,
+                window.start if window else None, window.end if window else None, ari.cert_id if ari else None)
 
     def reconcile(self, key: Key) -> Result | None:
         cert = self.get_certificate(key)
@@ -65,7 +67,7 @@ class ReadinessController(CertificateController):
         if leaf is not None:
             status.not_before = format_time(leaf.not_valid_before_utc)
             status.not_after = format_time(leaf.not_valid_after_utc)
-            when = renewal_time(leaf.not_valid_before_utc, leaf.not_valid_after_utc, cert.spec)
+            when, _ = scheduled_renewal(cert, leaf)
             status.renewal_time = format_time(when) if when else None
             if violation is None and leaf.not_valid_after_utc > now:
                 # wake up to turn Ready into Expired if nothing renews it in time

@@ -7,10 +7,14 @@ import datetime as dt
 import threading
 from collections.abc import Iterable
 
+from cryptography import x509
+
+from ...acme.ari import cert_id, pick_time
 from ...api import constants as c
 from ...api.certificate import Certificate, CertificateStatus
 from ...api.core import Secret
 from ...api.meta import Condition, get_condition, parse_time
+from ...pki.renewal import renewal_time
 from ...runtime.controller import Context
 from ...runtime.queue import Key
 from ...store.base import Store, WatchEvent
@@ -151,3 +155,31 @@ def password_secret_names(cert: Certificate) -> set[str]:
         if store is not None and store.password_secret_ref is not None and store.password_secret_ref.name:
             names.add(store.password_secret_ref.name)
     return names
+
+
+RENEWAL_FROM_SPEC = "spec"
+RENEWAL_FROM_ARI = "ari"
+
+
+def ari_window(cert: Certificate, leaf: x509.Certificate) -> tuple[dt.datetime, dt.datetime] | None:
+    """The ACME server's suggested renewal window when it belongs to ``leaf``."""
+    acme = cert.status.acme if cert.status else None
+    ari = acme.ari if acme else None
+    window = ari.suggested_window if ari else None
+    if ari is None or window is None or not window.start or not window.end or not ari.cert_id:
+        return None
+    try:
+        if cert_id(leaf) != ari.cert_id:
+            return None
+    except ValueError:
+        return None
+    return parse_time(window.start), parse_time(window.end)
+
+
+def scheduled_renewal(cert: Certificate, leaf: x509.Certificate) -> tuple[dt.datetime | None, str]:
+    """When to renew ``leaf`` and why: a time inside the ACME server's suggested window
+    when it sent one (RFC 9773), else from renewBefore / renewBeforePercentage."""
+    window = ari_window(cert, leaf)
+    if window is not None:
+        return pick_time(window[0], window[1], cert.uid or f"{cert.namespace}/{cert.name}"), RENEWAL_FROM_ARI
+    return renewal_time(leaf.not_valid_before_utc, leaf.not_valid_after_utc, cert.spec), RENEWAL_FROM_SPEC
