@@ -91,11 +91,11 @@ def _renewal_info(server: PebbleServer, leaf: x509.Certificate) -> dict[str, Any
 def test_renewal_time_comes_from_the_suggested_window(daemon: LiveDaemon, server: PebbleServer) -> None:
     daemon.apply(acme_issuer("ari", server, [HTTP01_SOLVER]))
     daemon.apply(certificate("web", [f"{unique('ari')}.example.test"], "ari", renewBefore="1h"))
-    daemon.wait_ready(Certificate, "web")
+    daemon.wait_ready(Certificate, "web", timeout=60)
     leaf = daemon.chain("web")[0]
     by_spec = leaf.not_valid_after_utc - dt.timedelta(hours=1)
     if server.binary is None:  # Debian's Pebble 2.4: no renewalInfo in its directory
-        cert = daemon.wait_for(lambda: _with_renewal_time(daemon), 10, "renewalTime")
+        cert = daemon.wait_for(lambda: _with_renewal_time(daemon), 60, "renewalTime")
         assert cert.status is not None and cert.status.acme is None
         assert parse_time(cert.status.renewal_time or "") == by_spec
         assert "Renewal Time Source: renewBefore 1h" in certificate_status(daemon.store, cert)
@@ -109,7 +109,7 @@ def test_renewal_time_comes_from_the_suggested_window(daemon: LiveDaemon, server
         rt = cert.status.renewal_time if cert is not None and cert.status else None
         return cert if rt and start <= parse_time(rt) <= end else None
 
-    cert = daemon.wait_for(from_ari, 15, "renewalTime inside the ARI window")
+    cert = daemon.wait_for(from_ari, 60, "renewalTime inside the ARI window")
     assert cert.status is not None and cert.status.acme is not None and cert.status.acme.ari is not None
     ari = cert.status.acme.ari
     assert ari.cert_id == cert_id(leaf) and ari.last_error is None
@@ -132,7 +132,7 @@ def test_renewal_time_comes_from_the_suggested_window(daemon: LiveDaemon, server
         st = cert.status if cert is not None else None
         return cert if st and st.acme is None and parse_time(st.renewal_time or "") == by_spec else None
 
-    cert = daemon.wait_for(by_renew_before, 15, "renewalTime from renewBefore again")
+    cert = daemon.wait_for(by_renew_before, 60, "renewalTime from renewBefore again")
     assert "Renewal Time Source: renewBefore 1h" in certificate_status(daemon.store, cert)
 
 
@@ -147,7 +147,7 @@ def test_renewal_order_replaces_the_current_certificate(daemon: LiveDaemon, serv
     names = [f"{unique('rep')}.example.test"]
     daemon.apply(acme_issuer("ari", server, [HTTP01_SOLVER]))
     daemon.apply(certificate("web", names, "ari"))
-    daemon.wait_ready(Certificate, "web")
+    daemon.wait_ready(Certificate, "web", timeout=60)
     first = daemon.chain("web")[0]
 
     def ari_known() -> bool:
@@ -155,7 +155,7 @@ def test_renewal_order_replaces_the_current_certificate(daemon: LiveDaemon, serv
         acme = cert.status.acme if cert is not None and cert.status else None
         return bool(acme and acme.ari and acme.ari.cert_id == cert_id(first))
 
-    daemon.wait_for(ari_known, 15, "renewal information for the first certificate")
+    daemon.wait_for(ari_known, 60, "renewal information for the first certificate")
     update_status_with(daemon.store, Certificate, "default", "web",
                        lambda cert: trigger_renewal(cert, dt.datetime.now(dt.UTC)))
 
@@ -164,7 +164,7 @@ def test_renewal_order_replaces_the_current_certificate(daemon: LiveDaemon, serv
         chain = x509.load_pem_x509_certificates(secret.get("tls.crt") or b"") if secret else []
         return chain[0] if chain and chain[0].serial_number != first.serial_number else None
 
-    daemon.wait_for(renewed, 30, "the renewed certificate")
+    daemon.wait_for(renewed, 60, "the renewed certificate")
     replacing = [o for o in daemon.store.list(Order, "default") if o.spec.replaces]
     assert [o.spec.replaces for o in replacing] == [cert_id(first)]
     # Pebble recorded the replacement: the same replaces again is refused

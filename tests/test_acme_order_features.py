@@ -50,11 +50,11 @@ def test_duration_is_sent_as_not_after(daemon: LiveDaemon, server: PebbleServer)
     daemon.apply(certificate("short", [f"{unique('d')}.example.test"], "timed", duration="3h"))
     daemon.apply(certificate("plain", [f"{unique('p')}.example.test"], "untimed", duration="3h"))
     before = dt.datetime.now(dt.UTC)
-    daemon.wait_ready(Certificate, "short")
+    daemon.wait_ready(Certificate, "short", timeout=60)
     leaf = daemon.chain("short")[0]
     # notAfter is now + 3h when the Order was created (Pebble backdates notBefore)
     assert abs(leaf.not_valid_after_utc - (before + dt.timedelta(hours=3))) < dt.timedelta(minutes=2)
-    daemon.wait_ready(Certificate, "plain")
+    daemon.wait_ready(Certificate, "plain", timeout=60)
     assert _lifetime(daemon, "plain") > dt.timedelta(days=5)  # the server's default without the feature
 
 
@@ -65,7 +65,7 @@ def _order_reason(daemon: LiveDaemon) -> str:
                 return order.status.reason or ""
         return None
 
-    return daemon.wait_for(errored, 30, "an errored Order")
+    return daemon.wait_for(errored, 60, "an errored Order")
 
 
 def test_profile_the_server_does_not_offer_fails_the_request(
@@ -91,7 +91,7 @@ def test_profile_the_server_does_not_offer_fails_the_request(
                 return cond[2]
         return None
 
-    assert "tlsserver" in daemon.wait_for(failed, 30, "the request Failed")
+    assert "tlsserver" in daemon.wait_for(failed, 60, "the request Failed")
 
 
 def test_offered_profile_shapes_the_certificate(daemon: LiveDaemon, server: PebbleServer) -> None:
@@ -99,7 +99,7 @@ def test_offered_profile_shapes_the_certificate(daemon: LiveDaemon, server: Pebb
         pytest.skip("Debian's Pebble has no profiles")
     daemon.apply(acme_issuer("short", server, [HTTP01_SOLVER], profile="shortlived"))
     daemon.apply(certificate("short", [f"{unique('sl')}.example.test"], "short"))
-    daemon.wait_ready(Certificate, "short")
+    daemon.wait_ready(Certificate, "short", timeout=60)
     validity = server.profiles["shortlived"]["validityPeriod"]
     assert isinstance(validity, int)
     assert abs(_lifetime(daemon, "short") - dt.timedelta(seconds=validity)) < dt.timedelta(seconds=2)
