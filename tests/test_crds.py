@@ -259,6 +259,17 @@ def test_required_members(kind: str, path: str, required: list[str]) -> None:
     assert _at(kind, path)["required"] == required
 
 
+def test_venafi_exactly_one_rule_and_gateway_value_validations() -> None:
+    for kind in ("Issuer", "ClusterIssuer"):
+        (rule,) = _at(kind, "spec.venafi")["x-kubernetes-validations"]
+        assert rule["message"] == "exactly one of tpp, cloud, or ngts must be configured"
+    ref = _at("Issuer", "spec.acme.solvers.[].http01.gatewayHTTPRoute.parentRefs.[]")
+    assert ref["required"] == ["name"]
+    assert (ref["properties"]["port"]["minimum"], ref["properties"]["port"]["maximum"]) == (1, 65535)
+    assert ref["properties"]["name"]["maxLength"] == 253
+    assert _at("Issuer", "spec.acme.preferredChain")["maxLength"] == 64
+
+
 def test_top_level_required_as_in_cert_manager() -> None:
     assert "required" not in _schema("Certificate")
     assert _schema("Issuer")["required"] == ["spec"]

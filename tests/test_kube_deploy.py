@@ -202,6 +202,55 @@ def test_schema_invalid_example_is_refused_at_its_field(client: Any, kube_namesp
     assert any(REFUSED_AT[name] in text for text in refused), refused
 
 
+def _issuer(namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Issuer",
+        "metadata": {"name": "x", "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def test_the_venafi_rule_and_gateway_validations_run_on_the_server(client: Any, kube_namespace: str) -> None:
+    token = {"apiTokenSecretRef": {"name": "venafi", "key": "token"}}
+    tpp = {"url": "https://tpp.example.com/vedsdk", "credentialsRef": {"name": "tpp"}}
+    assert dry_run_create(client, _issuer(kube_namespace, {"venafi": {"zone": "z", "cloud": token}})).status_code == 201
+    with pytest.raises(StoreError, match="exactly one of tpp, cloud, or ngts must be configured"):
+        dry_run_create(client, _issuer(kube_namespace, {"venafi": {"zone": "z", "cloud": token, "tpp": tpp}}))
+    with pytest.raises(StoreError, match="exactly one of tpp, cloud, or ngts must be configured"):
+        dry_run_create(client, _issuer(kube_namespace, {"venafi": {"zone": "z"}}))
+    solver = {"http01": {"gatewayHTTPRoute": {"parentRefs": [{"name": "gw", "port": 0}]}}}
+    acme = {"server": "https://acme.example.com/directory", "privateKeySecretRef": {"name": "k"}, "solvers": [solver]}
+    with pytest.raises(StoreError, match="parentRefs\\[0\\].port"):
+        dry_run_create(client, _issuer(kube_namespace, {"acme": acme}))
+    solver["http01"]["gatewayHTTPRoute"]["parentRefs"][0]["port"] = 8080
+    assert dry_run_create(client, _issuer(kube_namespace, {"acme": acme})).status_code == 201
+
+
+#: kubectl's columns for each kind (Name first; priority 1 only with -o wide)
+TABLE_COLUMNS = {
+    "certificates": [("Ready", 0), ("Secret", 0), ("Issuer", 1), ("Status", 1), ("Age", 0)],
+    "certificaterequests": [
+        ("Approved", 0), ("Denied", 0), ("Ready", 0), ("Issuer", 0), ("Requester", 0), ("Status", 1), ("Age", 0),
+    ],
+    "issuers": [("Ready", 0), ("Status", 1), ("Age", 0)],
+    "clusterissuers": [("Ready", 0), ("Status", 1), ("Age", 0)],
+    "orders": [("State", 0), ("Issuer", 1), ("Reason", 1), ("Age", 0)],
+    "challenges": [("State", 0), ("Domain", 0), ("Reason", 1), ("Age", 0)],
+}
+
+
+@pytest.mark.parametrize("plural", sorted(TABLE_COLUMNS))
+def test_every_kind_has_kubectls_columns_on_the_server(client: Any, kube_namespace: str, plural: str) -> None:
+    (cls,) = [k for k in KINDS if plural == k.PLURAL]
+    scope = f"/namespaces/{kube_namespace}" if cls.NAMESPACED else ""
+    path = f"/apis/{cls.API_VERSION}{scope}/{plural}"
+    table = client.request("GET", path, accept="application/json;as=Table;v=v1;g=meta.k8s.io").json()
+    assert table["kind"] == "Table"
+    columns = [(c["name"], c["priority"]) for c in table["columnDefinitions"]]
+    assert columns == [("Name", 0), *TABLE_COLUMNS[plural]]
+
+
 def test_kubectl_get_columns_come_from_the_printer_columns(client: Any, kube_namespace: str) -> None:
     """What ``kubectl get certificates`` (and ``-o wide``) prints, read from the server."""
     base = f"/apis/cert-manager.io/v1/namespaces/{kube_namespace}/certificates"

@@ -143,22 +143,33 @@ class ACMEChallengeSolverHTTP01Ingress(Model):
     """Overrides for the solver Ingresses."""
 
 
+_GW_GROUP = r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+_GW_KIND = r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$"
+_GW_NAMESPACE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_GW_SECTION = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
 class ParentReference(Model):
     """Gateway API ``ParentReference`` (sigs.k8s.io/gateway-api/apis/v1)."""
 
     SCHEMA_REQUIRED: ClassVar[tuple[str, ...]] = ("name",)
 
-    group: str | None = None
+    # the Gateway API's own value validations
+    group: str | None = Field(default=None, json_schema_extra={"maxLength": 253, "pattern": _GW_GROUP})
     """The group of the parent; "gateway.networking.k8s.io" when unset."""
-    kind: str | None = None
+    kind: str | None = Field(default=None, json_schema_extra={"minLength": 1, "maxLength": 63, "pattern": _GW_KIND})
     """The kind of the parent, usually `Gateway`."""
-    namespace: str | None = None
+    namespace: str | None = Field(
+        default=None, json_schema_extra={"minLength": 1, "maxLength": 63, "pattern": _GW_NAMESPACE}
+    )
     """The namespace of the parent; the route's own namespace when unset."""
-    name: str | None = None
+    name: str | None = Field(default=None, json_schema_extra={"minLength": 1, "maxLength": 253})
     """The name of the parent."""
-    section_name: str | None = None
+    section_name: str | None = Field(
+        default=None, json_schema_extra={"minLength": 1, "maxLength": 253, "pattern": _GW_SECTION}
+    )
     """A section of the parent, e.g. a Gateway listener's name; the whole parent when unset."""
-    port: Int32 | None = None
+    port: Int32 | None = Field(default=None, json_schema_extra={"minimum": 1, "maximum": 65535})
     """The network port of the parent the route attaches to."""
 
 

@@ -235,6 +235,12 @@ class VenafiIssuer(Model):
     of `tpp`, `cloud` or `ngts` is set."""
 
     SCHEMA_REQUIRED: ClassVar[tuple[str, ...]] = ("zone",)
+    SCHEMA_RULES: ClassVar[tuple[tuple[str, str], ...]] = (
+        (
+            "(has(self.tpp) ? 1 : 0) + (has(self.cloud) ? 1 : 0) + (has(self.ngts) ? 1 : 0) == 1",
+            "exactly one of tpp, cloud, or ngts must be configured",
+        ),
+    )
 
     zone: str | None = None
     """The policy zone that every request through this issuer is restricted by."""

@@ -90,6 +90,9 @@ def _schema_extra(schema: dict[str, Any], cls: type[Any]) -> None:
     extra = getattr(cls, "SCHEMA_REQUIRED", ())
     if extra:
         schema["required"] = sorted({*schema.get("required", []), *extra})
+    rules = getattr(cls, "SCHEMA_RULES", ())
+    if rules:
+        schema["x-kubernetes-validations"] = [{"rule": rule, "message": message} for rule, message in rules]
 
 
 class Model(BaseModel):
@@ -107,6 +110,8 @@ class Model(BaseModel):
     #: JSON names of the members the CRD schema requires (the API server refuses an object
     #: without them); see the module docstring for why the fields stay optional
     SCHEMA_REQUIRED: ClassVar[tuple[str, ...]] = ()
+    #: CEL rules (rule, message) the API server checks on this object, as cert-manager's CRDs do
+    SCHEMA_RULES: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The object as Kubernetes would serialise it (camelCase, no nulls)."""
