@@ -285,8 +285,12 @@ class CertificateSpec(Model):
 
 
 class ARISuggestedWindow(Model):
+    """The window in which the ACME server suggests renewing (RFC 9773 section 4.2)."""
+
     start: str | None = None
+    """The start of the window (RFC 3339)."""
     end: str | None = None
+    """The end of the window (RFC 3339)."""
 
 
 class CertificateARIStatus(Model):
@@ -294,19 +298,27 @@ class CertificateARIStatus(Model):
     certificate; ``certID`` names the certificate the window belongs to."""
 
     suggested_window: ARISuggestedWindow | None = None
+    """The renewal window the server suggests; the renewal happens inside it."""
     explanation_url: str | None = Field(default=None, alias="explanationURL")
+    """A page the server offers to explain the window (e.g. a revocation notice)."""
     last_checked: str | None = None
+    """When the renewal information was last fetched (RFC 3339)."""
     next_check: str | None = None
+    """When it will be fetched again, from the server's Retry-After (RFC 3339)."""
     last_error: str | None = None
+    """Why the last fetch failed, if it did."""
     cert_id: str | None = Field(default=None, alias="certID")
+    """The ARI certificate identifier (base64url authority key identifier and serial) the
+    window belongs to."""
 
 
 class CertificateACMEStatus(Model):
-    """ACME-specific status of a Certificate (reserved; kept as written)."""
+    """ACME-specific status of a Certificate; unknown members are kept as written."""
 
     model_config = Model.model_config | {"extra": "allow"}
 
     ari: CertificateARIStatus | None = None
+    """The ACME server's renewal information (ARI) for the current certificate."""
 
 
 class CertificateStatus(Model):
@@ -336,7 +348,7 @@ class CertificateStatus(Model):
     """The number of consecutive failed issuance attempts, removed on a successful issuance.
     The delay before the next attempt is 1h x 2^(failedIssuanceAttempts - 1)."""
     acme: CertificateACMEStatus | None = None
-    """ACME-specific status (reserved)."""
+    """ACME-specific status: the server's renewal information (ARI) for the current certificate."""
 
 
 class Certificate(Resource):
