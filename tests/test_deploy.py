@@ -124,8 +124,14 @@ def _granted(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
     }
 
 
+def aggregated(doc: dict[str, Any]) -> bool:
+    """A role for people, folded into Kubernetes' view/edit/admin roles; never bound here."""
+    return any(k.startswith("rbac.authorization.k8s.io/aggregate-to-") for k in doc["metadata"]["labels"])
+
+
 def _cluster_rules() -> list[dict[str, Any]]:
-    return [r for d in DOCS if d["kind"] == "ClusterRole" for r in d["rules"]]
+    """The rules the controller holds."""
+    return [r for d in DOCS if d["kind"] == "ClusterRole" and not aggregated(d) for r in d["rules"]]
 
 
 #: every call the controllers make (store.create/update/update_status/delete and the
@@ -187,7 +193,9 @@ def test_no_wildcards_and_no_privilege_verbs() -> None:
 def test_bindings_join_defined_roles_to_the_controllers_service_account() -> None:
     sa = one("ServiceAccount")["metadata"]
     assert one("Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == sa["name"]
-    roles = {(d["kind"], d["metadata"]["name"]) for d in DOCS if d["kind"] in ("ClusterRole", "Role")}
+    roles = {
+        (d["kind"], d["metadata"]["name"]) for d in DOCS if d["kind"] in ("ClusterRole", "Role") and not aggregated(d)
+    }
     bindings = [d for d in DOCS if d["kind"] in ("ClusterRoleBinding", "RoleBinding")]
     bound = set()
     for b in bindings:
@@ -195,6 +203,20 @@ def test_bindings_join_defined_roles_to_the_controllers_service_account() -> Non
         bound.add((b["roleRef"]["kind"], b["roleRef"]["name"]))
         assert b["subjects"] == [{"kind": "ServiceAccount", "name": sa["name"], "namespace": sa["namespace"]}]
     assert bound == roles  # no role left unbound
+
+
+def test_user_roles_extend_view_edit_and_admin_as_cert_managers_do() -> None:
+    user_roles = {d["metadata"]["name"]: d for d in DOCS if d["kind"] == "ClusterRole" and aggregated(d)}
+    assert sorted(user_roles) == ["certkeeper-cluster-view", "certkeeper-edit", "certkeeper-view"]
+    view, edit = user_roles["certkeeper-view"], user_roles["certkeeper-edit"]
+    assert {"aggregate-to-view", "aggregate-to-edit", "aggregate-to-admin"} <= {
+        k.rsplit("/", 1)[1] for k in view["metadata"]["labels"]
+    }
+    assert "rbac.authorization.k8s.io/aggregate-to-view" not in edit["metadata"]["labels"]
+    assert {v for r in view["rules"] for v in r["verbs"]} == {"get", "list", "watch"}
+    # renew writes the Issuing condition; namespace viewers do not see ClusterIssuers
+    assert ("cert-manager.io", "certificates/status", "update") in _granted(edit["rules"])
+    assert all("clusterissuers" not in r["resources"] for r in view["rules"] + edit["rules"])
 
 
 def test_leader_election_is_limited_to_the_daemons_lease() -> None:

@@ -30,7 +30,7 @@ from certkeeper.store.kube import KubeStore, open_kube_store
 from tests.kubecluster import ControlPlane, admin_client, wipe_namespace
 
 from .harness import CA_SETUP, Harness, leaf_certificate
-from .test_deploy import DOCS
+from .test_deploy import DOCS, aggregated
 
 pytest_plugins = ["tests.kubecluster"]
 
@@ -45,7 +45,7 @@ def bind_deploy_roles(plane: ControlPlane, user: str, edit: Rules | None = None)
     created: list[str] = []
     subject = [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]
     for doc in DOCS:
-        if doc["kind"] not in ("ClusterRole", "Role"):
+        if doc["kind"] not in ("ClusterRole", "Role") or aggregated(doc):
             continue
         role = copy.deepcopy(doc)
         role["metadata"]["name"] = f"{doc['metadata']['name']}-{suffix}"
