@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from certkeeper.api.core import Secret
-from certkeeper.store.files import DATA_LINK, SecretProjector
+from certkeeper.store.files import DATA_LINK, MARKER, SecretProjector
 
 TS = re.compile(r"\.\.\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}\.\d{9}")
 
@@ -249,7 +249,7 @@ def test_remove(root: Path) -> None:
     proj.project(tls_secret(cert, key, name="two"))
     assert proj.remove("default", "one") is True
     assert not (root / "default" / "one").exists()
-    assert sorted(os.listdir(root / "default")) == ["two"]
+    assert sorted(os.listdir(root / "default")) == [MARKER, "two"]
     assert proj.remove("default", "one") is False
     proj.remove("default", "two")
     assert not (root / "default").exists()

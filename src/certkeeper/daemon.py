@@ -52,6 +52,15 @@ LEASE_NAME = "certkeeper-controller"
 class DaemonOptions:
     secrets_dir: Path | None = None
     on_renew: str | None = None
+    #: seconds a hook may run before its process group is killed
+    on_renew_timeout: float = 300.0
+    #: threads of the hooks' own pool
+    on_renew_workers: int = 4
+    #: label selector of Secrets written besides those of Certificates
+    secrets_selector: str | None = None
+    #: group and octal mode of the files (a Certificate may set its own)
+    secrets_group: str | None = None
+    secrets_mode: str | None = None
     cluster_resource_namespace: str = "cert-manager"
     min_backoff: dt.timedelta = dt.timedelta(hours=1)
     max_backoff: dt.timedelta = dt.timedelta(hours=32)
@@ -113,12 +122,19 @@ def controller_factories(opts: DaemonOptions) -> list[Callable[[Context], Contro
     if acme_factories is not None:
         factories.extend(acme_factories(opts))
     if opts.secrets_dir is not None:
-        from .controllers.files import SecretFilesController  # noqa: PLC0415 - host only
-
-        root = opts.secrets_dir
-        hook = opts.on_renew
-        factories.append(lambda ctx: SecretFilesController(ctx, root, hook))
+        factories.extend(files_settings(opts).factories())
     return factories
+
+
+def files_settings(opts: DaemonOptions) -> Any:
+    """The files and hook flags, checked (ValueError names the flag); host only."""
+    from .controllers.files import FilesSettings  # noqa: PLC0415 - host only
+
+    assert opts.secrets_dir is not None
+    return FilesSettings.from_flags(
+        opts.secrets_dir, opts.on_renew, opts.on_renew_timeout, opts.secrets_selector,
+        opts.secrets_group, opts.secrets_mode,
+    )
 
 
 def build_manager(store: Store, opts: DaemonOptions, clock: Clock | None = None) -> Manager:
@@ -135,7 +151,10 @@ def build_manager(store: Store, opts: DaemonOptions, clock: Clock | None = None)
             extra={"daemon": opts},
         ),
     )
-    return Manager(ctx, controller_factories(opts), workers={"main": opts.workers, "io": opts.io_workers})
+    return Manager(
+        ctx, controller_factories(opts),
+        workers={"main": opts.workers, "io": opts.io_workers, "hooks": opts.on_renew_workers},
+    )
 
 
 class HostLock:
@@ -197,6 +216,12 @@ def _report_initial_sync(manager: Manager, started: float, stop: threading.Event
 
 def run(store: Store, opts: DaemonOptions, stop: threading.Event) -> int:
     """Block until ``stop`` is set. Returns the exit status."""
+    if opts.secrets_dir is not None:
+        try:
+            files_settings(opts).check()
+        except ValueError as e:  # a flag or the folder: nothing would be written
+            log.error("%s", e)
+            return 2
     lock = HostLock(store)
     renew_every = opts.lease_duration / 3
     # the loops below beat at least every renew_every; a few missed beats mean a wedged daemon

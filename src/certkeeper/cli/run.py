@@ -28,6 +28,13 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> _dt.tim
         raise click.BadParameter(str(e), ctx, param) from None
 
 
+def _seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    seconds = _duration(ctx, param, value).total_seconds()
+    if seconds <= 0:
+        raise click.BadParameter("must be positive", ctx, param)
+    return seconds
+
+
 def _host_ports(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
     items = [v.strip() for v in (value or "").split(",") if v.strip()]
     for item in items:
@@ -39,8 +46,19 @@ def _host_ports(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 @click.command("run")
 @click.option("--secrets-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Also write every certificate Secret as files under DIR/<namespace>/<name>/.")
-@click.option("--on-renew", default=None, metavar="CMD", help="Command run after a Secret's files change.")
+              help="Write the Secrets of Certificates as files under DIR/<namespace>/<name>/ "
+                   "(a folder of certkeeper's own).")
+@click.option("--secrets-selector", default=None, metavar="SELECTOR",
+              help="Also write the Secrets matching this label selector (e.g. certkeeper.io/files=true).")
+@click.option("--secrets-group", default=None, metavar="GROUP",
+              help="Group of the written files (name or gid), e.g. the group a non-root nginx runs as.")
+@click.option("--secrets-mode", default=None, metavar="MODE",
+              help="Octal mode of the written files (default 0600; e.g. 0640 with --secrets-group).")
+@click.option("--on-renew", default=None, metavar="CMD", help="Command run after a Certificate's files change.")
+@click.option("--on-renew-timeout", default="5m", show_default=True, callback=_seconds,
+              help="How long the hook may run before its process group is killed (Go duration).")
+@click.option("--on-renew-workers", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Hooks run at the same time, in a pool of their own.")
 @click.option("--cluster-resource-namespace", default="cert-manager", show_default=True,
               help="Namespace of the Secrets that ClusterIssuers refer to.")
 @click.option("--http01-address", default=":80", show_default=True, metavar="HOST:PORT",

@@ -125,5 +125,9 @@ class Controller:
         alone tells (a renewal time), armed before the sweep over everything reaches it."""
         return None
 
+    def stop(self) -> None:
+        """The manager is stopping: end what would hold a worker up (running hooks).
+        Called before the manager waits for its workers."""
+
     def reconcile(self, key: Key) -> Result | None:
         raise NotImplementedError

@@ -131,6 +131,11 @@ class Manager:
             self._unwatch = None
         for q in self.pools.values():
             q.shutdown()
+        for c in self.controllers:
+            try:
+                c.stop()
+            except Exception:  # one controller's clean-up must not keep the others running
+                log.exception("stopping %s failed", c.name)
         for t in self._threads:
             t.join(timeout=10)
         self._threads.clear()

@@ -14,7 +14,9 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+
+from .names import dns1123_label_error, dns1123_subdomain_error
 
 #: bytes of output kept (the end of it: a failing command says why last)
 OUTPUT_LIMIT = 16 * 1024
@@ -43,16 +45,62 @@ class HookResult:
         return self.exit_code == 0 and not self.timed_out
 
 
+class HookEnvError(ValueError):
+    """A value that may not reach a hook's environment."""
+
+
+def _check_value(var: str, value: str, name_rule: Callable[[str], str | None] | None) -> str:
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise HookEnvError(f"{var}: {value!r} holds a control character; the hook is not run")
+    if name_rule is not None and (err := name_rule(value)):
+        raise HookEnvError(f"{var}: {value!r} is not a valid name: {err}")
+    return value
+
+
 def hook_env(
     namespace: str, certificate: str, secret: str, directory: str | os.PathLike[str]
 ) -> dict[str, str]:
-    """The variables a hook can rely on."""
+    """The variables a hook can rely on. Every value is checked here, whatever checked it
+    before: names are DNS-1123 (so a shell script may use them unquoted in a path) and
+    nothing carries a NUL, a newline or another control character."""
     return {
-        "CERTKEEPER_NAMESPACE": namespace,
-        "CERTKEEPER_CERTIFICATE": certificate,
-        "CERTKEEPER_SECRET": secret,
-        "CERTKEEPER_DIR": os.fspath(directory),
+        "CERTKEEPER_NAMESPACE": _check_value("CERTKEEPER_NAMESPACE", namespace, dns1123_label_error),
+        "CERTKEEPER_CERTIFICATE": _check_value("CERTKEEPER_CERTIFICATE", certificate, dns1123_subdomain_error),
+        "CERTKEEPER_SECRET": _check_value("CERTKEEPER_SECRET", secret, dns1123_subdomain_error),
+        "CERTKEEPER_DIR": _check_value("CERTKEEPER_DIR", os.fspath(directory), None),
     }
+
+
+class HookTracker:
+    """The hooks running now, so that a stopping daemon can stop them (their whole process
+    group) instead of leaving them behind or waiting minutes for them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self.stopping = False
+
+    def add(self, proc: subprocess.Popen[bytes]) -> bool:
+        """Register a started hook; False if the daemon is stopping (the caller kills it)."""
+        with self._lock:
+            self._running.add(proc)
+            return not self.stopping
+
+    def discard(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._running.discard(proc)
+
+    def stop_all(self, grace: float = KILL_GRACE) -> int:
+        """SIGTERM every running hook's group, SIGKILL what is left after ``grace``."""
+        with self._lock:
+            self.stopping = True
+            procs = list(self._running)
+        threads = [threading.Thread(target=_kill_group, args=(p, grace), daemon=True) for p in procs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return len(procs)
 
 
 class _TailBuffer:
@@ -88,7 +136,9 @@ def _kill_group(proc: subprocess.Popen[bytes], grace: float) -> None:
             continue
 
 
-def run_hook(command: str, env: Mapping[str, str], timeout: float = 300) -> HookResult:
+def run_hook(
+    command: str, env: Mapping[str, str], timeout: float = 300, tracker: HookTracker | None = None
+) -> HookResult:
     """Run ``/bin/sh -c command`` with the daemon's environment plus ``env``."""
     full_env = {**os.environ, **env}
     start = time.monotonic()
@@ -104,6 +154,9 @@ def run_hook(command: str, env: Mapping[str, str], timeout: float = 300) -> Hook
         )
     except OSError as e:
         return HookResult(command, None, "", error=f"cannot start hook: {e}")
+    stopped = tracker is not None and not tracker.add(proc)
+    if stopped:
+        _kill_group(proc, KILL_GRACE)
     buf = _TailBuffer(OUTPUT_LIMIT)
     stdout = proc.stdout
     assert stdout is not None
@@ -118,12 +171,19 @@ def run_hook(command: str, env: Mapping[str, str], timeout: float = 300) -> Hook
     reader.start()
     timed_out = False
     try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(proc, KILL_GRACE)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(proc, KILL_GRACE)
+    finally:
+        if tracker is not None:
+            tracker.discard(proc)
     # a grandchild that left the group may hold the pipe open: do not wait for it forever
     reader.join(timeout=KILL_GRACE)
+    if tracker is not None and tracker.stopping and not timed_out and proc.returncode != 0:
+        return HookResult(command, proc.returncode, buf.text(), duration_seconds=time.monotonic() - start,
+                          error="stopped with the daemon")
     return HookResult(
         command=command,
         exit_code=proc.returncode,

@@ -10,7 +10,7 @@ from collections.abc import Hashable
 from ...api import constants as c
 from ...api.certificate import Certificate
 from ...api.core import TLS_CERT
-from ...api.meta import format_time, set_condition
+from ...api.meta import format_time, get_condition, set_condition
 from ...pki.chain import parse_certificates
 from ...pki.errors import PKIError
 from ...runtime.controller import Result
@@ -20,6 +20,10 @@ from .base import CertificateController
 from .gather import AmbiguousRequests, gather
 from .policies import evaluate, readiness_chain
 from .util import scheduled_renewal, status_of
+
+#: written by the host's files controller (controllers/files_common.py); absent elsewhere
+FILES_WRITTEN = "FilesWritten"
+FILES_NOT_WRITTEN = "FilesNotWritten"
 
 
 class ReadinessController(CertificateController):
@@ -32,8 +36,12 @@ class ReadinessController(CertificateController):
         status = cert.status
         ari = status.acme.ari if status and status.acme else None
         window = ari.suggested_window if ari else None
-        return (cert.metadata.generation, status.revision if status else None,
-                window.start if window else None, window.end if window else None, ari.cert_id if ari else None)
+        files = get_condition(status.conditions if status else None, FILES_WRITTEN)
+        return (
+            cert.metadata.generation, status.revision if status else None,
+            window.start if window else None, window.end if window else None, ari.cert_id if ari else None,
+            (files.status, files.message) if files is not None and files.status == "False" else None,
+        )
 
     def reconcile(self, key: Key) -> Result | None:
         cert = self.get_certificate(key)
@@ -47,6 +55,10 @@ class ReadinessController(CertificateController):
         status = status_of(cert)
         now = self.clock.now()
         violation = evaluate(readiness_chain(self.clock.now), input)
+        files = get_condition(status.conditions, FILES_WRITTEN)
+        if violation is None and files is not None and files.status == "False":
+            # on a host the files are what servers read: up to date in the store is not Ready
+            violation = (FILES_NOT_WRITTEN, files.message or "the Secret's files are not written")
         if violation is None:
             status.conditions = set_condition(
                 status.conditions, c.COND_READY, "True", "Ready",
