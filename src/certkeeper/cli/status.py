@@ -16,6 +16,7 @@ from ..api.core import TLS_CERT, Secret
 from ..api.issuer import ClusterIssuer, Issuer
 from ..api.meta import Condition, Resource, format_time, get_condition, parse_time
 from ..controllers.certificates.util import ari_window
+from ..controllers.files_common import COND_FILES_WRITTEN, COND_HOOK_PENDING, HOOK_FAILED
 from ..pki.chain import parse_certificates
 from ..pki.errors import PKIError
 from ..pki.inspect import describe_certificate_pem
@@ -126,6 +127,27 @@ def _renewal_source(store: Store, cert: Certificate) -> str:
     return "the default: two thirds through the certificate's lifetime"
 
 
+def _files_lines(cert: Certificate) -> list[str]:
+    """What the host's files controller and hook recorded (nothing without --secrets-dir)."""
+    conds = cert.status.conditions if cert.status else None
+    files = get_condition(conds, COND_FILES_WRITTEN)
+    hook = get_condition(conds, COND_HOOK_PENDING)
+    lines = []
+    if files is not None:
+        if files.status == "True":
+            lines.append(f"Files: {files.message or 'written'}")
+        else:
+            lines.append(f"Files: not written ({files.reason}): {files.message or ''}")
+    if hook is not None:
+        if hook.status != "True":
+            lines.append(f"Renewal hook: {hook.message or 'ran'}")
+        elif hook.reason == HOOK_FAILED:
+            lines.append(f"Renewal hook: failing, retried with back-off: {hook.message or ''}")
+        else:
+            lines.append(f"Renewal hook: pending: {hook.message or ''}")
+    return lines
+
+
 def _request_lines(store: Store, cr: CertificateRequest | None) -> list[str]:
     if cr is None:
         return ["No CertificateRequest found for this Certificate"]
@@ -231,6 +253,7 @@ def certificate_status(store: Store, cert: Certificate, now: _dt.datetime | None
     lines += ["DNS Names:", *(f"- {n}" for n in dns)] if dns else []
     lines += _issuer_lines(store, cert)
     lines += _secret_lines(store, cert)
+    lines += _files_lines(cert)
     if status:
         for label, value in (
             ("Not Before", status.not_before),

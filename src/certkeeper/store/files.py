@@ -163,6 +163,12 @@ class SecretProjector:
         if err := dns1123_subdomain_error(name):
             raise InvalidName(f"invalid Secret name {name!r}: {err}")
         path = self.root / namespace / name
+        for p in (path.parent, path):
+            if os.path.islink(p):
+                raise ForeignFolder(
+                    f"{p} is a symbolic link, not a folder certkeeper created; certkeeper neither writes "
+                    "through it nor removes it: remove the link or choose another name"
+                )
         real_root = os.path.realpath(self.root)
         real = os.path.realpath(path)
         if os.path.commonpath([real_root, real]) != real_root or real == real_root:
@@ -242,8 +248,8 @@ class SecretProjector:
     # ------------------------------------------------------------------ ownership
 
     def _namespace_is_ours(self, path: Path) -> bool:
-        """A namespace folder is ours if it has the marker, or (written by an earlier
-        version) it holds nothing but Secret folders of ours."""
+        """A namespace folder is ours if it has the marker, or holds nothing but Secret
+        folders of ours (written by an earlier version), or nothing at all."""
         try:
             st = os.lstat(path)
         except FileNotFoundError:
@@ -252,8 +258,8 @@ class SecretProjector:
             return False
         if os.path.lexists(path / MARKER):
             return True
-        entries = list(os.scandir(path))
-        if not entries or not all(self._secret_folder_is_ours(Path(e.path)) for e in entries):
+        # empty, nothing can be mixed up in it; else only our own Secret folders
+        if not all(self._secret_folder_is_ours(Path(e.path)) for e in os.scandir(path)):
             return False
         self._write_marker(path)  # adopted: from now on the marker says so
         return True
