@@ -110,6 +110,9 @@ def test_apply_run_wait(tmp_path: Path, pebble: PebbleServer, bind: BindServer) 
         waited = cli(store, "wait", "certificate/web", "certificate/dns", "--for", "condition=Ready",
                      "--timeout", "60s")
         assert waited.returncode == 0, waited.stderr + waited.stdout
+    # the ACME account key and the TSIG secret stay in the store: only Certificates' Secrets are files
+    assert sorted(p.name for p in (secrets_dir / "default").iterdir() if not p.name.startswith("..")) == [
+        "dns-tls", "web-tls"]
     for cert_name, secret_name, dns in (("web", "web-tls", http_name), ("dns", "dns-tls", dns_name)):
         folder = secrets_dir / "default" / secret_name
         chain = x509.load_pem_x509_certificates((folder / "tls.crt").read_bytes())

@@ -143,8 +143,8 @@ class SecretFilesController(Controller):
             return None
         try:
             layout = layout_for(owner, self.layout)
-            swap = self.projector.needs_swap(secret, layout)
-            if swap and owner is not None and self.on_renew:
+            # reading the folder twice is only worth it when a hook depends on the answer
+            if owner is not None and self.on_renew and self.projector.needs_swap(secret, layout):
                 # durable before the swap: a kill from here on still runs the hook once
                 owner = self._mark_hook_pending(owner) or owner
                 fault_point("files-hook-recorded")

@@ -20,7 +20,7 @@ import grp
 import re
 from collections.abc import Callable
 
-from ..api.certificate import Certificate
+from ..api.certificate import Certificate, CertificateStatus
 from ..api.meta import get_condition, set_condition
 from ..runtime.clock import Clock
 from ..store.base import Conflict, Store
@@ -117,8 +117,6 @@ def write_conditions(
         wanted = change(current)
         if not wanted:
             return None
-        from ..api.certificate import CertificateStatus  # noqa: PLC0415 - avoid a cycle at import
-
         status = current.status or CertificateStatus()
         before = list(status.conditions or [])
         conds = before

@@ -7,7 +7,7 @@ and a burst of changes to one object while it waits is folded into one reconcile
 Controllers that only compute and use the store share the "main" pool, which is best
 served by a single thread under Python's GIL (measured: one worker issued 500
 certificates in 18 ms each, two in 26 ms, four in 40 ms); controllers that wait on the
-network or on a hook (ACME, issuer set-up, the renewal hook) have an "io" pool of many
+network (ACME, issuer set-up, the files) have an "io" pool of many
 threads so that they never hold the others up.
 
 Two ways to run: ``run_workers`` (the daemon), and ``settle`` which processes every ready
