@@ -1,6 +1,6 @@
-"""Test peers for the hosted DNS providers: moto's AWS emulator in server mode (Route 53,
-STS, IAM), and a small authoritative DNS front end that serves a moto hosted zone so
-that Pebble's VA and the propagation check can resolve what the solver wrote.
+"""Test peers for Route 53: moto's AWS emulator in server mode (Route 53, STS, IAM), and a
+small authoritative DNS front end that serves a moto hosted zone so that Pebble's VA and
+the propagation check can resolve what the solver wrote.
 
 The front end is a stand-in for Route 53's own name servers, which moto does not run; the
 API side (every write, GetChange, IAM authentication) is moto's real implementation.
@@ -11,8 +11,6 @@ PYTEST_DONT_REWRITE
 from __future__ import annotations
 
 import os
-import socket
-import socketserver
 import subprocess
 import sys
 import tempfile
@@ -22,17 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import dns.message
-import dns.name
-import dns.rcode
-import dns.rdata
-import dns.rdataclass
-import dns.rdatatype
-import dns.rrset
 import pytest
 import requests
 
 from tests.peers import _die_with_parent, _stop_process, _wait_ready, free_port
+from tests.standins import ZoneNameserver
 
 REGION = "us-east-1"
 
@@ -147,94 +139,21 @@ def iam_user(moto: MotoServer, name: str, actions: list[str]) -> tuple[str, str]
 # --------------------------------------------------------------------------- DNS front end
 
 
-class Route53Nameserver:
+class Route53Nameserver(ZoneNameserver):
     """Answers DNS queries for one moto hosted zone from its record sets, read through the
-    Route 53 API on every query (so a write is visible at once, like INSYNC on AWS).
-
-    Serves SOA/NS at the apex, A for every name (127.0.0.1, so HTTP checks land locally),
-    and the zone's TXT record sets; UDP and TCP on one loopback port."""
+    Route 53 API on every query (so a write is visible at once, like INSYNC on AWS)."""
 
     def __init__(self, moto: MotoServer, zone: str, zone_id: str) -> None:
-        self.moto = moto
-        self.zone = dns.name.from_text(zone)
         self.zone_id = zone_id
-        self.port = free_port(udp_too=True)
-        self._client = moto.client("route53")
-        self._lock = threading.Lock()
-        handler = self._handler()
-        self._udp = socketserver.ThreadingUDPServer(("127.0.0.1", self.port), handler)
-        self._tcp = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), handler)
-        for server in (self._udp, self._tcp):
-            server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+        client = moto.client("route53")
+        lock = threading.Lock()
 
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        def txt(name: str) -> list[str]:
+            with lock:  # one boto3 client, many DNS threads
+                found = client.list_resource_record_sets(
+                    HostedZoneId=zone_id, StartRecordName=name, StartRecordType="TXT", MaxItems="1",
+                )
+            return [r["Value"].strip('"') for rrset in found["ResourceRecordSets"]
+                    if rrset["Name"] == name and rrset["Type"] == "TXT" for r in rrset["ResourceRecords"]]
 
-    def close(self) -> None:
-        for server in (self._udp, self._tcp):
-            server.shutdown()
-            server.server_close()
-
-    def _txt(self, name: dns.name.Name) -> list[str]:
-        with self._lock:
-            found = self._client.list_resource_record_sets(
-                HostedZoneId=self.zone_id, StartRecordName=name.to_text(), StartRecordType="TXT", MaxItems="1",
-            )
-        for rrset in found["ResourceRecordSets"]:
-            if rrset["Name"] == name.to_text() and rrset["Type"] == "TXT":
-                return [r["Value"] for r in rrset["ResourceRecords"]]
-        return []
-
-    def answer(self, query: dns.message.Message) -> dns.message.Message:
-        response = dns.message.make_response(query)
-        response.flags |= 0x0400  # AA
-        question = query.question[0]
-        name, rdtype = question.name, question.rdtype
-        if not name.is_subdomain(self.zone):
-            response.set_rcode(dns.rcode.REFUSED)
-            return response
-        ns = f"ns.{self.zone.to_text()}"
-        records: list[str] = []
-        if name == self.zone and rdtype == dns.rdatatype.SOA:
-            records = [f"{ns} hostmaster.{self.zone.to_text()} 1 60 60 3600 5"]
-        elif name == self.zone and rdtype == dns.rdatatype.NS:
-            records = [ns]
-        elif rdtype == dns.rdatatype.A:
-            records = ["127.0.0.1"]
-        elif rdtype == dns.rdatatype.TXT:
-            records = self._txt(name)
-        if records:
-            response.answer.append(dns.rrset.from_text_list(name, 5, "IN", rdtype, records))
-        elif rdtype != dns.rdatatype.A:
-            soa = f"{ns} hostmaster.{self.zone.to_text()} 1 60 60 3600 5"
-            response.authority.append(dns.rrset.from_text_list(self.zone, 5, "IN", "SOA", [soa]))
-        return response
-
-    def _handler(self) -> type[socketserver.BaseRequestHandler]:
-        front = self
-
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                if isinstance(self.request, tuple):  # UDP: (data, socket)
-                    data, sock = self.request
-                    reply = front.answer(dns.message.from_wire(data)).to_wire()
-                    sock.sendto(reply, self.client_address)
-                    return
-                conn: socket.socket = self.request
-                size = int.from_bytes(_read(conn, 2), "big")
-                reply = front.answer(dns.message.from_wire(_read(conn, size))).to_wire()
-                conn.sendall(len(reply).to_bytes(2, "big") + reply)
-
-        return Handler
-
-
-def _read(conn: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = conn.recv(size - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
+        super().__init__(zone, txt)

@@ -77,6 +77,12 @@ _REGISTRY: dict[str, ProviderFactory] = {}
 BUILTIN_MODULES: dict[str, str] = {
     "rfc2136": "certkeeper.acme.dns01.rfc2136",
     "route53": "certkeeper.acme.dns01.route53",
+    "cloudflare": "certkeeper.acme.dns01.cloudflare",
+    "cloudDNS": "certkeeper.acme.dns01.clouddns",
+    "azureDNS": "certkeeper.acme.dns01.azuredns",
+    "digitalocean": "certkeeper.acme.dns01.digitalocean",
+    "akamai": "certkeeper.acme.dns01.akamai",
+    "acmeDNS": "certkeeper.acme.dns01.acmedns",
     "webhook": "certkeeper.acme.dns01.webhook",
 }
 """Solver field -> the module that registers it, imported the first time it is needed."""
