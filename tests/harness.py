@@ -40,13 +40,15 @@ class Harness:
     def __init__(self, tmp: Path, cluster: Any = None, wipe: bool = True, **opts: Any) -> None:
         self.clock = FakeClock(START)
         self.store: Any
+        self.cluster = cluster
+        self.on_kube = cluster is not None
         if cluster is not None:
             from certkeeper.store.kube import open_kube_store
 
-            from .kubecluster import wipe_namespace
+            from .kubecluster import wipe_namespaces
 
             if wipe:
-                wipe_namespace(cluster, "default")
+                wipe_namespaces(cluster)
             self.store = open_kube_store(str(cluster.kubeconfig), cached=True, clock=self.clock, qps=0)
         else:
             self.store = SqliteStore(tmp / "store.db", clock=self.clock)
@@ -65,6 +67,10 @@ class Harness:
             obj = cls.from_dict(doc)
             if obj.NAMESPACED and not obj.metadata.namespace:
                 obj.metadata.namespace = namespace
+            if self.cluster is not None and obj.NAMESPACED:
+                from .kubecluster import ensure_namespace
+
+                ensure_namespace(self.cluster, obj.metadata.namespace or namespace)
             if isinstance(obj, Secret):
                 obj.fold_string_data()
             out.append(self.store.create(obj))
@@ -78,10 +84,18 @@ class Harness:
         steps = self.manager.settle()
         if flush is None:
             return steps
+        from .kubecluster import has_orphans, wait_collected
+
         while True:
             flush()
             if self.manager.idle():
-                return steps
+                if not has_orphans(self.store):
+                    return steps
+                # objects whose every owner is gone: kube-controller-manager's garbage
+                # collector deletes them (the SQLite store does it in the deleting write)
+                if not wait_collected(self.store):
+                    raise RuntimeError("the garbage collector left objects whose owners are gone")
+                flush()
             steps += self.manager.settle()
 
     def advance(self, delta: dt.timedelta) -> None:

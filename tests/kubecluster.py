@@ -241,7 +241,9 @@ class ControlPlane:
             server_names=["127.0.0.1", "localhost", "10.0.0.1", "kubernetes", "kubernetes.default.svc"],
         )
         admin = ca.issue(pki, "admin", "certkeeper-test-admin", "system:masters")
-        kcm = ca.issue(pki, "controller-manager", "system:kube-controller-manager")
+        # in system:masters: its garbage collector must list, watch and delete every
+        # resource, custom ones included (a real cluster gives it a service account for that)
+        kcm = ca.issue(pki, "controller-manager", "system:kube-controller-manager", "system:masters")
         sa_key = pki / "service-account.key"
         if not sa_key.exists():
             _write_key(sa_key, rsa.generate_private_key(public_exponent=65537, key_size=2048))
@@ -451,35 +453,80 @@ def install_crds(plane: ControlPlane, docs: list[dict[str, Any]] | None = None) 
         client.close()
 
 
-def create_namespace(plane: ControlPlane, name: str) -> None:
+def create_namespace(plane: ControlPlane, name: str, isolated: bool = True) -> None:
     client = admin_client(plane)
+    meta: dict[str, Any] = {"name": name}
+    if isolated:
+        meta["labels"] = {ISOLATED_LABEL: "true"}
     try:
-        client.json("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        client.json("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": meta})
     finally:
         client.close()
 
 
-def wipe_namespace(plane: ControlPlane, namespace: str) -> None:
-    """Remove every object certkeeper knows from ``namespace`` (and every cluster-scoped
-    one), and wait until they are gone: the tests that share ``default`` start empty."""
+ISOLATED_LABEL = "certkeeper.test/isolated"
+
+
+def _wipe_kinds() -> list[Any]:
     from certkeeper.api import registry
+
+    return [k for k in registry.KINDS if k.KIND not in ("Namespace", "Event")]
+
+
+def wipe_namespaces(plane: ControlPlane) -> None:
+    """Remove every object certkeeper knows from the namespaces tests share (all but the
+    ``kube-*`` ones and those of ``kube_namespace``), and every cluster-scoped one, and
+    wait until they are gone: a test on the shared ``default`` starts empty."""
     from certkeeper.store.kube.client import GVR
 
     client = admin_client(plane)
     try:
-        kinds = [k for k in registry.KINDS if k.KIND not in ("Namespace", "Event")]
-        for cls in kinds:
-            gvr = GVR.of(cls)
-            client.request("DELETE", gvr.path(namespace if cls.NAMESPACED else None))
+        namespaces = [
+            ns["metadata"]["name"]
+            for ns in client.json("GET", "/api/v1/namespaces").get("items", [])
+            if not ns["metadata"]["name"].startswith("kube-")
+            and ISOLATED_LABEL not in (ns["metadata"].get("labels") or {})
+            and not ns["metadata"].get("deletionTimestamp")
+        ]
+        targets = [(cls, ns) for cls in _wipe_kinds() for ns in (namespaces if cls.NAMESPACED else [None])]
+        for cls, ns in targets:
+            client.request("DELETE", GVR.of(cls).path(ns))
         deadline = time.monotonic() + 60
-        for cls in kinds:
-            gvr = GVR.of(cls)
-            while client.json("GET", gvr.path(namespace if cls.NAMESPACED else None)).get("items"):
+        for cls, ns in targets:
+            while client.json("GET", GVR.of(cls).path(ns)).get("items"):
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"{gvr.plural} in {namespace} were not deleted in 60 s")
+                    raise RuntimeError(f"{GVR.of(cls).plural} in {ns} were not deleted in 60 s")
                 time.sleep(0.05)  # polling the server for the deletion to finish
     finally:
         client.close()
+
+
+def ensure_namespace(plane: ControlPlane, name: str) -> None:
+    from certkeeper.store import AlreadyExists
+
+    with contextlib.suppress(AlreadyExists):
+        create_namespace(plane, name, isolated=False)
+
+
+def has_orphans(store: Any) -> bool:
+    """Any object of certkeeper's kinds whose owners are all gone?"""
+    objs = [o for cls in _wipe_kinds() for o in store.list(cls)]
+    uids = {o.uid for o in objs}
+    return any(
+        o.metadata.owner_references and not any(r.uid in uids for r in o.metadata.owner_references)
+        for o in objs
+    )
+
+
+def wait_collected(store: Any, timeout: float = 30.0) -> bool:
+    """Wait until the garbage collector has deleted every object whose owners are all
+    gone; False at the deadline."""
+    deadline = time.monotonic() + timeout
+    while has_orphans(store):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)  # polling the cluster's garbage collector, with a deadline
+    return True
 
 
 try:

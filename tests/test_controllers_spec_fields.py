@@ -20,14 +20,17 @@ from certkeeper.api.core import CA_CERT, TLS_CERT, TLS_KEY, Secret
 from certkeeper.api.loader import load_documents
 from certkeeper.pki.chain import parse_certificates
 
-from .harness import CA_SETUP, Harness, leaf_certificate
+from .harness import BACKENDS, CA_SETUP, Harness, leaf_certificate
 
 UPN = "1.3.6.1.4.1.311.20.2.3"
 
+pytest_plugins = ["tests.kubecluster"]
 
-@pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(tmp_path)
+
+@pytest.fixture(params=BACKENDS)
+def h(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Harness]:
+    cluster = request.getfixturevalue("kube_cluster") if request.param == "kube" else None
+    harness = Harness(tmp_path, cluster)
     harness.apply(CA_SETUP)
     harness.settle()
     yield harness

@@ -110,6 +110,12 @@ class Store(Protocol):
         """Write only the status. Same conflict rule."""
         ...
 
+    def apply(self, obj: R, field_manager: str) -> R:
+        """Server-side apply with force: the fields ``obj`` sets become ``field_manager``'s,
+        the ones it set last time and no longer sets are removed, and fields other managers
+        own stay. Creates the object if needed. Returns the object as stored."""
+        ...
+
     def delete(self, cls: type[R], namespace: str | None, name: str) -> None:
         """With finalizers: set deletionTimestamp and keep it until they are removed.
         Otherwise remove it and garbage-collect every object whose ownerReferences name

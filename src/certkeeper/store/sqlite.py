@@ -37,10 +37,12 @@ from pydantic import BaseModel
 
 from ..api import registry
 from ..api.bytefield import LEGACY_PEM_CONTEXT
+from ..api.core import Secret
 from ..api.event import Event
 from ..api.meta import Resource, format_time
 from ..runtime.clock import Clock, RealClock
 from . import sqlitefile
+from .apply import merge_apply
 from .base import (
     AlreadyExists,
     Conflict,
@@ -649,6 +651,24 @@ class SqliteStore:
             data = self._store_row(tx, EventType.MODIFIED, key, ns, name, d, _owner_uids(stored))
         # the stored status, not the caller's, is what an update returns
         return _decode(cls, data)
+
+    def apply(self, obj: R, field_manager: str) -> R:
+        """Server-side apply emulated (``store/apply.py``): merge over the stored object,
+        then create or update it with its resourceVersion as precondition."""
+        if not isinstance(obj, Secret):
+            raise StoreError(f"server-side apply of {obj.KIND} is not supported by the SQLite store")
+        ns = self._namespace(Secret, obj.metadata.namespace)
+        for _ in range(10):
+            existing = self.try_get(Secret, ns, obj.name)
+            merged = merge_apply(existing, obj, field_manager)
+            merged.metadata.namespace = ns
+            try:
+                if existing is None:
+                    return self.create(merged)  # type: ignore[return-value]
+                return self.update(merged)  # type: ignore[return-value]
+            except (AlreadyExists, Conflict):
+                continue  # someone wrote in between: merge over their version
+        raise self._conflict(Secret, obj.name)
 
     def _validate_update(
         self, cls: type[Resource], name: str, stored: Mapping[str, Any], d: Mapping[str, Any]

@@ -297,7 +297,7 @@ class IssuingController(CertificateController):
         apply.data[TLS_KEY] = secret.get(TLS_KEY) or b""
         desired = desired_secret(secret, apply)
         if not _same_ignoring_keystore_bytes(desired, secret) or not self._keystores_open(cert, secret):
-            self.store.update(desired)
+            apply_secret(self.store, apply)
 
     def _keystores_open(self, cert: Certificate, secret: Secret) -> bool:
         """A keystore that does not open with today's password was made with an old one."""

@@ -295,6 +295,28 @@ class KubeStore:
         self._wrote(stored)
         return stored
 
+    def apply(self, obj: R, field_manager: str) -> R:
+        """The API server's own server-side apply (``force=true``, as cert-manager applies
+        its Secrets)."""
+        cls = type(obj)
+        d = obj.to_dict()
+        meta = d.setdefault("metadata", {})
+        for f in (*_SYSTEM_ON_CREATE, "managedFields"):
+            meta.pop(f, None)
+        ns = self._ns(cls, meta.get("namespace"))
+        if ns:
+            meta["namespace"] = ns
+        resp = self.client.request(
+            "PATCH",
+            GVR.of(cls).path(ns, obj.name),
+            params={"fieldManager": field_manager, "force": "true"},
+            body=json.dumps(d, separators=(",", ":"), ensure_ascii=False).encode(),
+            content_type="application/apply-patch+yaml",
+        )
+        stored = self._decode(cls, resp.content)
+        self._wrote(stored)
+        return stored
+
     def delete(self, cls: type[R], namespace: str | None, name: str) -> None:
         ns = self._ns(cls, namespace)
         body = json.dumps({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})
