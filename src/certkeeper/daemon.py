@@ -19,6 +19,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from .metrics import start_metrics, stop_metrics
 from .runtime.clock import Clock, RealClock
 from .runtime.controller import Context, Controller, EventRecorder, Options
 from .runtime.events import EventSink
+from .runtime.leader import LeaderLease
 from .runtime.manager import Manager
 from .store.base import Store
 
@@ -74,7 +76,14 @@ class DaemonOptions:
     dns01_recursive_nameservers: list[str] = dataclasses.field(default_factory=list)
     dns01_recursive_nameservers_only: bool = False
     max_concurrent_challenges: int = 60
+    #: take the leader lease before acting (off: this daemon always acts)
+    leader_elect: bool = True
+    #: how long a standby waits on a lease that is not renewed before it takes over
     lease_duration: float = 15.0
+    #: how long the leader retries a failing renewal before it stops leading
+    lease_renew_deadline: float = 10.0
+    #: how often the lease is renewed, or tried by a standby
+    lease_retry_period: float = 5.0
     #: threads for controllers that only compute and use the store (one is fastest)
     workers: int = 1
     #: threads for controllers that wait on the network or a hook (ACME, issuers, files)
@@ -223,7 +232,7 @@ def run(store: Store, opts: DaemonOptions, stop: threading.Event) -> int:
             log.error("%s", e)
             return 2
     lock = HostLock(store)
-    renew_every = opts.lease_duration / 3
+    renew_every = opts.lease_retry_period
     # the loops below beat at least every renew_every; a few missed beats mean a wedged daemon
     health = Health(stall_after=max(2 * opts.lease_duration, 30.0))
     probes = start_health(health, opts.healthz_listen_address)
@@ -249,20 +258,26 @@ def run(store: Store, opts: DaemonOptions, stop: threading.Event) -> int:
 def _run_leader(store: Store, opts: DaemonOptions, stop: threading.Event, lock: HostLock, health: Health) -> int:
     # Holding the host lock, our identity is the host's: a lease left by a daemon that was
     # killed on this host is ours to take over.
-    holder = socket.gethostname() if lock.exclusive_on_host else f"{socket.gethostname()}-{os.getpid()}"
-    renew_every = opts.lease_duration / 3
+    holder = socket.gethostname() if lock.exclusive_on_host else f"{socket.gethostname()}_{uuid.uuid4()}"
+    renew_every = opts.lease_retry_period
+    lease = LeaderLease(
+        store, LEASE_NAME, holder, opts.lease_duration, opts.lease_renew_deadline, opts.lease_retry_period
+    )
     health.set_ready(False, "starting the controllers")
-    if not store.acquire_lease(LEASE_NAME, holder, opts.lease_duration):
-        log.info("another certkeeper daemon holds the lease on this store; waiting as a standby")
+    if not opts.leader_elect:
+        log.info("leader election is off: acting at once")
+    elif not lease.try_acquire():
+        log.info("another certkeeper daemon holds the lease %s; waiting as a standby", LEASE_NAME)
         health.set_ready(True)
         while not stop.wait(renew_every):
             health.beat()
-            if store.acquire_lease(LEASE_NAME, holder, opts.lease_duration):
+            if lease.try_acquire():
                 break
         else:
             return 0
         health.set_ready(False, "starting the controllers")
-    log.info("acquired lease %s as %s; starting controllers", LEASE_NAME, holder)
+    if opts.leader_elect:
+        log.info("acquired lease %s as %s; starting controllers", LEASE_NAME, holder)
     started = time.monotonic()
     manager = build_manager(store, opts)
     manager.start()
@@ -277,13 +292,14 @@ def _run_leader(store: Store, opts: DaemonOptions, stop: threading.Event, lock: 
     try:
         while not stop.wait(renew_every):
             health.beat()
-            if not store.acquire_lease(LEASE_NAME, holder, opts.lease_duration):
+            if opts.leader_elect and not lease.still_leading():
                 log.error("lost the lease %s; stopping so that only one daemon issues", LEASE_NAME)
                 return 1
     finally:
         health.set_ready(False, "stopping")
         stop_metrics(metrics)
         manager.stop()
-        store.release_lease(LEASE_NAME, holder)
+        if opts.leader_elect:
+            lease.release()
         log.info("stopped")
     return 0

@@ -35,6 +35,10 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
     return seconds
 
 
+def _optional_seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    return None if value is None else _seconds(ctx, param, value)
+
+
 def _host_ports(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
     items = [v.strip() for v in (value or "").split(",") if v.strip()]
     for item in items:
@@ -90,6 +94,25 @@ def _host_ports(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--healthz-listen-address", default="", metavar="HOST:PORT",
               help="Serve /livez and /readyz for a kubelet's probes here, e.g. 0.0.0.0:9403 "
                    "(cert-manager's port); off by default.")
+@click.option("--leader-elect", type=click.BOOL, default=True, show_default=True, metavar="BOOL",
+              help="Take the leader Lease before acting, so that one of several replicas acts "
+                   "(--leader-elect=false: this one always acts).")
+@click.option("--leader-election-namespace", default="kube-system", show_default=True,
+              help="Namespace of the leader Lease on a cluster.")
+@click.option("--leader-election-lease-duration", "lease_duration", default=None, callback=_optional_seconds,
+              metavar="DURATION", help="How long a standby waits before taking over a leader's Lease "
+                                       "(default 60s on a cluster, 15s on a host).")
+@click.option("--leader-election-renew-deadline", "lease_renew_deadline", default=None,
+              callback=_optional_seconds, metavar="DURATION",
+              help="How long the leader retries renewing before it gives up leading "
+                   "(default 40s on a cluster, 10s on a host).")
+@click.option("--leader-election-retry-period", "lease_retry_period", default=None, callback=_optional_seconds,
+              metavar="DURATION", help="How often the Lease is renewed or tried "
+                                       "(default 15s on a cluster, 5s on a host).")
+@click.option("--kube-api-qps", type=click.FloatRange(min=0), default=20.0, show_default=True,
+              help="Requests per second to the Kubernetes API (0: no limit).")
+@click.option("--kube-api-burst", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Requests above the rate allowed in a burst.")
 @global_options()
 def run_cmd(**flags: Any) -> None:
     """Run the controllers in the foreground until SIGTERM or SIGINT."""
@@ -118,4 +141,18 @@ def _run(st: CliState, stop: threading.Event, flags: dict[str, Any]) -> int:
     from ..daemon import DaemonOptions, run
 
     flags["http01_address"] = flags["http01_address"] or None
+    qps, burst = flags.pop("kube_api_qps"), flags.pop("kube_api_burst")
+    lease_namespace = flags.pop("leader_election_namespace")
+    on_cluster = st.on_cluster()
+    if on_cluster:
+        # cert-manager's --namespace: watch and act in that namespace only
+        st.cluster_options = {
+            "cached": True, "qps": qps, "burst": burst,
+            "lease_namespace": lease_namespace, "namespace": st.namespace,
+        }
+    # cert-manager's timings on a cluster; a host's store is local and fails over faster
+    defaults = (60.0, 40.0, 15.0) if on_cluster else (15.0, 10.0, 5.0)
+    for name, default in zip(("lease_duration", "lease_renew_deadline", "lease_retry_period"), defaults, strict=True):
+        if flags[name] is None:
+            flags[name] = default
     return run(st.store(create=True), DaemonOptions(**flags), stop)

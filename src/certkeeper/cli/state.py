@@ -8,6 +8,7 @@ verb, and both write into one ``CliState`` (the later, more specific one wins).
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -17,7 +18,7 @@ from ..api import registry
 from ..api.meta import Resource
 from ..pki.durations import parse_duration
 from ..store import NotFound, Store, StoreError, default_store_path, open_store
-from ..store.base import AlreadyExists, Conflict, Invalid
+from ..store.base import AlreadyExists, Conflict, Forbidden, Invalid
 from ..store.errors import StoreBroken, StoreMissing, StoreUnavailable
 from ..store.sqlite import resource_name
 from .logs import configure_logging
@@ -36,9 +37,36 @@ class CliState:
     verbose: int = 0
     #: seconds a store call waits for the lock; 0 waits without end (kubectl's meaning)
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    #: kubectl's --kubeconfig and --context: the store is that cluster's API server
+    kubeconfig: str | None = None
+    context: str | None = None
+    #: how ``run`` wants a cluster store opened (caches, rate limits, where its Lease is)
+    cluster_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: a store given by the caller (an embedding program, a test) is used and left open
     _store: Store | None = None
     _owns_store: bool = False
+
+    def on_cluster(self) -> bool:
+        """A Kubernetes cluster, or the host store? ``--kubeconfig`` or ``--context``, a
+        store URL ``kubernetes`` (kubectl's configuration), ``KUBECONFIG`` without a
+        ``--store``/``CERTKEEPER_STORE``, or a Pod's service account choose the cluster."""
+        if self.kubeconfig or self.context:
+            return True
+        if self.store_url is not None:
+            return self.store_url in ("kubernetes", "kube", "kubernetes://")
+        if os.environ.get("KUBECONFIG"):
+            return True
+        from ..store.kube.config import in_cluster_config
+
+        return in_cluster_config() is not None
+
+    def _open_cluster(self) -> Store:
+        from ..store.kube import ConfigError, open_kube_store
+
+        try:
+            return open_kube_store(self.kubeconfig, self.context, **self.cluster_options)
+        except ConfigError as e:
+            fail(f"error: {e}")
 
     @property
     def ns(self) -> str:
@@ -49,6 +77,9 @@ class CliState:
         verbs that write what a person gives them (``apply``, ``run``) create a missing
         store; every other verb names the path it looked at, so a mistyped
         ``CERTKEEPER_STORE`` is an error, not a new empty store."""
+        if self._store is None and self.on_cluster():
+            self._store = self._open_cluster()
+            self._owns_store = True
         if self._store is None:
             default = self.store_url is None
             url = self.store_url or str(default_store_path())
@@ -117,9 +148,18 @@ def global_options(envvar: bool = False) -> Callable[[F], F]:
                  f"without end (default {DEFAULT_REQUEST_TIMEOUT:g}s).",
         )(f)
         f = click.option(
+            "--context", default=None, expose_value=False, callback=_setter("context"),
+            metavar="NAME", help="The kubeconfig context to use (the store is then that cluster).",
+        )(f)
+        f = click.option(
+            "--kubeconfig", default=None, expose_value=False, callback=_setter("kubeconfig"),
+            metavar="PATH", help="A kubeconfig file: work on that Kubernetes cluster instead of the host store.",
+        )(f)
+        f = click.option(
             "--store", default=None, expose_value=False, callback=_setter("store_url"),
             envvar="CERTKEEPER_STORE" if envvar else None, metavar="URL",
-            help="The store: sqlite:///path or a file path (env CERTKEEPER_STORE).",
+            help="The store: sqlite:///path or a file path, or 'kubernetes' for kubectl's cluster "
+                 "(env CERTKEEPER_STORE).",
         )(f)
         return f
 
@@ -141,6 +181,7 @@ def server_error(e: StoreError) -> str:
         AlreadyExists: "AlreadyExists",
         Conflict: "Conflict",
         Invalid: "Invalid",
+        Forbidden: "Forbidden",
     }.get(type(e), "InternalError")
     return f"Error from server ({reason}): {e}"
 

@@ -26,6 +26,7 @@ from requests.adapters import HTTPAdapter
 
 from ...api.meta import Resource
 from ..base import AlreadyExists, Conflict, Forbidden, Invalid, NotFound, StoreError
+from ..errors import StoreUnavailable
 from .config import ClusterConfig, TokenSource
 
 
@@ -33,7 +34,7 @@ class Gone(StoreError):
     """410: the resourceVersion a watch asked for is no longer in etcd's history."""
 
 
-class Unavailable(StoreError):
+class Unavailable(StoreUnavailable):
     """The API server could not be reached or answered 5xx/429; retried by callers."""
 
 
