@@ -221,7 +221,7 @@ def test_user_roles_extend_view_edit_and_admin_as_cert_managers_do() -> None:
 
 def test_leader_election_is_limited_to_the_daemons_lease() -> None:
     role = one("Role")
-    assert role["metadata"]["namespace"] == "kube-system"
+    assert role["metadata"]["namespace"] == _arg("--leader-election-namespace") == "kube-system"
     assert one("RoleBinding")["metadata"]["namespace"] == "kube-system"
     named, unnamed = role["rules"]
     assert named["resourceNames"] == [LEASE_NAME]
