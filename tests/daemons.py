@@ -13,8 +13,10 @@ CLI = [sys.executable, "-m", "certkeeper"]
 class Daemon:
     """A `certkeeper run` whose log lines are watched for a phrase (no sleeps)."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen([*CLI, "run"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    def __init__(self, env: dict[str, str], args: list[str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            [*CLI, "run", *(args or [])], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        )
         self.lines: list[str] = []
         self._cond = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()

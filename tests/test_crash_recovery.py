@@ -3,12 +3,14 @@ no Secret whose tls.key does not match its tls.crt, no orphaned temporary key Se
 
 Two ways: in-process, the store "dies" right after its N-th write for every N through a
 whole issuance (deterministic, covers every write point); and the real daemon process
-killed with SIGKILL while it issues.
+killed with SIGKILL while it issues. Both on the SQLite store and on a real Kubernetes
+API server.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -27,7 +29,10 @@ from certkeeper.pki.keys import decode_private_key, public_keys_equal
 from certkeeper.store.sqlite import SqliteStore
 
 from .daemons import Daemon
-from .harness import CA_SETUP, Harness, leaf_certificate
+from .harness import BACKENDS, CA_SETUP, Harness, leaf_certificate
+from .kubecluster import wait_collected, wipe_namespaces
+
+pytest_plugins = ["tests.kubecluster"]
 
 
 class Crash(BaseException):
@@ -37,9 +42,9 @@ class Crash(BaseException):
 class CrashingStore:
     """Proxy that lets exactly ``budget`` writes through, then dies right after the last."""
 
-    WRITES = ("create", "update", "update_status", "delete")
+    WRITES = ("create", "update", "update_status", "delete", "apply")
 
-    def __init__(self, inner: SqliteStore, budget: int) -> None:
+    def __init__(self, inner: Any, budget: int) -> None:
         self._inner = inner
         self.budget = budget
         self.writes = 0
@@ -59,8 +64,8 @@ class CrashingStore:
         return write
 
 
-def assert_converged(store: SqliteStore) -> None:
-    certs = store.list(Certificate)
+def assert_converged(store: Any, namespace: str = "default") -> None:
+    certs = store.list(Certificate, namespace)
     assert certs
     for cert in certs:
         ready = get_condition(cert.status.conditions if cert.status else None, "Ready")
@@ -69,11 +74,17 @@ def assert_converged(store: SqliteStore) -> None:
         key = decode_private_key(secret.get(TLS_KEY) or b"")
         leaf = parse_certificates(secret.get(TLS_CERT) or b"")[0]
         assert public_keys_equal(leaf.public_key(), key), f"{cert.name}: key and certificate differ"
-    assert store.list(Secret, None, {LABEL_NEXT_PRIVATE_KEY: "true"}) == []
+    assert store.list(Secret, namespace, {LABEL_NEXT_PRIVATE_KEY: "true"}) == []
 
 
-def count_writes(tmp: Path) -> int:
-    h = Harness(tmp)
+@pytest.fixture(params=BACKENDS)
+def cluster(request: pytest.FixtureRequest) -> Any:
+    """None for the SQLite store, or the real control plane."""
+    return request.getfixturevalue("kube_cluster") if request.param == "kube" else None
+
+
+def count_writes(tmp: Path, cluster: Any) -> int:
+    h = Harness(tmp, cluster)
     counter = CrashingStore(h.store, budget=10**9)
     h.manager.ctx.store = counter  # type: ignore[assignment]
     for c in h.manager.controllers:
@@ -86,15 +97,15 @@ def count_writes(tmp: Path) -> int:
     return writes
 
 
-def test_killed_after_every_write_converges(tmp_path: Path) -> None:
+def test_killed_after_every_write_converges(tmp_path: Path, cluster: Any) -> None:
     (tmp_path / "count").mkdir()
-    total = count_writes(tmp_path / "count")
+    total = count_writes(tmp_path / "count", cluster)
     assert total > 20, total
     print(f"one CA bootstrap plus one leaf issuance = {total} store writes")
     for budget in range(1, total + 1):
         folder = tmp_path / f"run-{budget}"
         folder.mkdir()
-        h = Harness(folder)
+        h = Harness(folder, cluster)
         h.apply(CA_SETUP)
         h.apply(leaf_certificate("web"))
         crashing = CrashingStore(h.store, budget)
@@ -112,31 +123,50 @@ def test_killed_after_every_write_converges(tmp_path: Path) -> None:
                 assert public_keys_equal(leaf.public_key(), key), (budget, secret.name)
         h.store.close()
         # a new daemon on the same store file
-        again = Harness(folder)
+        again = Harness(folder, cluster, wipe=False)
         again.settle()
         assert_converged(again.store)
         again.close()
 
 
-@pytest.mark.timeout(240)
-def test_sigkill_during_issuance_converges(tmp_path: Path) -> None:
-    """The real daemon process, SIGKILLed repeatedly while issuing 40 certificates."""
-    db = tmp_path / "store.db"
+@pytest.mark.timeout(400)
+def test_sigkill_during_issuance_converges(tmp_path: Path, cluster: Any) -> None:
+    """The real daemon process, SIGKILLed repeatedly at random moments while it issues 40
+    certificates, then started once more: everything converges."""
     manifests = tmp_path / "m.yaml"
     manifests.write_text(CA_SETUP + "---\n" + "---\n".join(leaf_certificate(f"c{i}") for i in range(40)))
-    env = {**os.environ, "CERTKEEPER_STORE": str(db)}
     cli = [sys.executable, "-m", "certkeeper"]
+    run_args: list[str] = []
+    if cluster is None:
+        db = tmp_path / "store.db"
+        env = {**os.environ, "CERTKEEPER_STORE": str(db)}
+        window = (0.3, 1.5)
+    else:
+        wipe_namespaces(cluster)
+        env = {k: v for k, v in os.environ.items() if k != "CERTKEEPER_STORE"}
+        env["KUBECONFIG"] = str(cluster.kubeconfig)
+        # a killed leader's Lease is taken over once it has not been renewed for its duration
+        run_args = [
+            "--leader-election-namespace", "default", "--leader-election-lease-duration", "4s",
+            "--leader-election-renew-deadline", "3s", "--leader-election-retry-period", "1s",
+            "--kube-api-qps", "0",
+        ]
+        # the daemon lists every kind before it acts: the kills must land after that
+        window = (2.0, 8.0)
     subprocess.run([*cli, "apply", "-f", str(manifests)], check=True, env=env, capture_output=True)
-    for delay in (0.3, 0.6, 0.9, 1.2, 1.5):
-        proc = subprocess.Popen([*cli, "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)  # where the kill lands is the point of the test, not a race to hide
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    print(f"kill moments from seed {seed}")
+    for _ in range(5):
+        proc = subprocess.Popen([*cli, "run", *run_args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(*window))  # where the kill lands is the point of the test, not a race to hide
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    daemon = Daemon(env)
+    daemon = Daemon(env, run_args)
     try:
         # the certificates may all be Ready from the killed runs already; what is checked is
         # that this daemon starts on what they left and stops cleanly
-        assert daemon.wait_for("serving in", timeout=60), "".join(daemon.lines)
+        assert daemon.wait_for("serving in", timeout=90), "".join(daemon.lines)
         names = [f"certificate/c{i}" for i in range(40)] + ["certificate/root-ca"]
         subprocess.run(
             [*cli, "wait", *names, "--for", "condition=Ready", "--timeout", "120s"],
@@ -144,7 +174,14 @@ def test_sigkill_during_issuance_converges(tmp_path: Path) -> None:
         )
     finally:
         assert daemon.stop() == 0, "".join(daemon.lines)
-    store = SqliteStore(db)
+    if cluster is None:
+        store: Any = SqliteStore(tmp_path / "store.db")
+    else:
+        from certkeeper.store.kube import open_kube_store
+
+        store = open_kube_store(str(cluster.kubeconfig), qps=0)
+        # the garbage collector removes what belonged to objects that are gone
+        assert wait_collected(store)
     try:
         assert_converged(store)
     finally:
