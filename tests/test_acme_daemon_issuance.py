@@ -21,6 +21,7 @@ from certkeeper.api.acme import Challenge, Order
 from certkeeper.api.certificate import Certificate, CertificateRequest
 from certkeeper.api.core import Secret
 from certkeeper.api.issuer import ClusterIssuer, Issuer
+from tests.harness import BACKENDS
 from tests.peers import BindServer, PebbleServer
 from tests.test_acme_daemon_support import (
     HTTP01_SOLVER,
@@ -34,14 +35,18 @@ from tests.test_acme_daemon_support import (
     unique,
 )
 
-pytest_plugins = ["tests.peers"]
+pytest_plugins = ["tests.peers", "tests.kubecluster"]
 pytestmark = pytest.mark.peers
 
 
-@pytest.fixture
-def daemon(tmp_path: Path, pebble: PebbleServer, bind: BindServer) -> Iterator[LiveDaemon]:
+@pytest.fixture(params=BACKENDS)
+def daemon(
+    tmp_path: Path, pebble: PebbleServer, bind: BindServer, request: pytest.FixtureRequest
+) -> Iterator[LiveDaemon]:
+    cluster = request.getfixturevalue("kube_cluster") if request.param == "kube" else None
     running = LiveDaemon(
         tmp_path,
+        cluster,
         http01_address=f"127.0.0.1:{pebble.http_port}",
         acme_http01_solver_nameservers=[bind.address],
         dns01_recursive_nameservers=[bind.address],

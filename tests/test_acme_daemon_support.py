@@ -10,6 +10,7 @@ PYTEST_DONT_REWRITE
 
 from __future__ import annotations
 
+import base64
 import itertools
 import os
 import threading
@@ -45,8 +46,21 @@ def unique(prefix: str) -> str:
 
 
 class LiveDaemon:
-    def __init__(self, tmp: Path, **opts: Any) -> None:
-        self.store = SqliteStore(tmp / "store.db")
+    """The controllers on worker threads, on an SQLite store in ``tmp`` or, with
+    ``cluster``, on that real Kubernetes control plane (shared namespaces emptied first)."""
+
+    def __init__(self, tmp: Path, cluster: Any = None, **opts: Any) -> None:
+        self.cluster = cluster
+        self.store: Any
+        if cluster is not None:
+            from certkeeper.store.kube import open_kube_store
+
+            from .kubecluster import wipe_namespaces
+
+            wipe_namespaces(cluster)
+            self.store = open_kube_store(str(cluster.kubeconfig), cached=True, qps=0)
+        else:
+            self.store = SqliteStore(tmp / "store.db")
         self.opts = DaemonOptions(**opts)
         self._cond = threading.Condition()
         self._version = 0
@@ -79,6 +93,10 @@ class LiveDaemon:
             obj = cls.from_dict(doc)
             if obj.NAMESPACED and not obj.metadata.namespace:
                 obj.metadata.namespace = namespace
+            if self.cluster is not None and obj.NAMESPACED:
+                from .kubecluster import ensure_namespace
+
+                ensure_namespace(self.cluster, obj.metadata.namespace or namespace)
             if isinstance(obj, Secret):
                 obj.fold_string_data()
             out.append(self.store.create(obj))
@@ -157,7 +175,8 @@ def acme_issuer(
 ) -> str:
     spec: dict[str, Any] = {
         "server": pebble.directory_url,
-        "caBundle": pebble.ca_bundle.decode(),
+        # a []byte field: base64, as the API server requires and every manifest writes it
+        "caBundle": base64.b64encode(pebble.ca_bundle).decode(),
         "privateKeySecretRef": {"name": key_secret or f"{name}-account"},
         "solvers": solvers,
         **extra,
