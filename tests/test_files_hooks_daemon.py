@@ -119,3 +119,24 @@ def test_the_daemon_checks_its_secrets_dir_and_flags_at_start_up(tmp_path: Path)
     d = Host(tmp_path).daemon("--secrets-selector", "a=b,,c")
     assert d.wait_exit(60) == 2
     assert "--secrets-selector" in d.log()
+
+
+def test_hook_and_file_flags_without_a_secrets_dir_are_a_usage_error(tmp_path: Path) -> None:
+    """A hook that could never run (no files are written without --secrets-dir) was
+    silently accepted."""
+    host = Host(tmp_path)
+    for flags in (["--on-renew", "systemctl reload nginx"], ["--secrets-group", "0"]):
+        r = host.cli("run", *flags)
+        assert r.returncode == 2, r.stderr
+        assert f"{flags[0]} needs --secrets-dir" in r.stderr
+
+
+def test_apply_refuses_file_settings_that_cannot_be_used(tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    r = host.cli("apply", "-f", "-", input=CA_AND_ISSUER + "---\n" + leaf(
+        "web", annotations={"certkeeper.io/secrets-mode": "0666", "certkeeper.io/secrets-group": "www data"}))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "spec.secretTemplate.annotations[certkeeper.io/secrets-mode]" in r.stderr
+    assert "grants more than reading to the group or others" in r.stderr
+    assert "spec.secretTemplate.annotations[certkeeper.io/secrets-group]" in r.stderr
+    assert host.cli("get", "certificate", "web").returncode != 0  # all or nothing: nothing stored

@@ -155,4 +155,8 @@ def _run(st: CliState, stop: threading.Event, flags: dict[str, Any]) -> int:
     for name, default in zip(("lease_duration", "lease_renew_deadline", "lease_retry_period"), defaults, strict=True):
         if flags[name] is None:
             flags[name] = default
+    if flags["secrets_dir"] is None:
+        for flag in ("on_renew", "secrets_selector", "secrets_group", "secrets_mode"):
+            if flags[flag] is not None:
+                raise click.UsageError(f"--{flag.replace('_', '-')} needs --secrets-dir: without it no file is written")
     return run(st.store(create=True), DaemonOptions(**flags), stop)

@@ -17,11 +17,11 @@ they work unchanged against any Store, including a Kubernetes API server:
 from __future__ import annotations
 
 import grp
-import re
 from collections.abc import Callable
 
 from ..api.certificate import Certificate, CertificateStatus
 from ..api.meta import get_condition, set_condition
+from ..api.validation.hostfiles import ANN_SECRETS_GROUP, ANN_SECRETS_MODE, secrets_mode_error
 from ..runtime.clock import Clock
 from ..store.base import Conflict, Store
 from ..store.files import DEFAULT_LAYOUT, FileLayout, FilesError
@@ -35,12 +35,6 @@ HOOK_DUE = "Pending"
 HOOK_FAILED = "HookFailed"
 HOOK_SUCCEEDED = "HookSucceeded"
 
-#: per Certificate, in spec.secretTemplate.annotations (copied to the Secret as cert-manager does)
-ANN_SECRETS_MODE = "certkeeper.io/secrets-mode"
-ANN_SECRETS_GROUP = "certkeeper.io/secrets-group"
-
-#: file modes a person may choose: owner read (and write), group read, others read
-_ALLOWED_MODE_BITS = 0o644
 
 
 class InvalidSecretTemplate(FilesError):
@@ -49,16 +43,9 @@ class InvalidSecretTemplate(FilesError):
 
 def parse_mode(text: str, where: str) -> int:
     """An octal file mode such as ``0640``; only read bits for the group and others."""
-    if not re.fullmatch(r"0?[0-7]{3}", text.strip()):
-        raise InvalidSecretTemplate(f"{where}: {text!r} is not an octal file mode such as 0640")
-    mode = int(text.strip(), 8)
-    if mode & ~_ALLOWED_MODE_BITS:
-        raise InvalidSecretTemplate(
-            f"{where}: {text!r} grants more than reading to the group or others (allowed: bits of 0644)"
-        )
-    if not mode & 0o400:
-        raise InvalidSecretTemplate(f"{where}: {text!r} does not let the owner read the files")
-    return mode
+    if err := secrets_mode_error(text):
+        raise InvalidSecretTemplate(f"{where}: {err}")
+    return int(text.strip(), 8)
 
 
 def parse_group(text: str, where: str) -> int:

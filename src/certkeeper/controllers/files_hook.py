@@ -106,7 +106,7 @@ class RenewHookController(Controller):
             env = hook_env(cert.namespace or "", cert.name, cert.spec.secret_name or "", folder)
         except (HookEnvError, ValueError) as e:
             # nothing to retry until the Certificate changes
-            self._record_failure(cert, hook, f"is not run: {e}", None)
+            self._record_failure(cert, hook, f"is not run: {e}")
             return None
         result = run_hook(self.command, env, self.timeout, self.tracker)
         if self.tracker.stopping:
@@ -116,10 +116,12 @@ class RenewHookController(Controller):
                 self._attempts.pop(key, None)
             self.log.info("on-renew hook for %s/%s ran in %.1fs", ns, name, result.duration_seconds)
             message = f"the on-renew hook ran at {format_time(self.clock.now())}"
+            # tried hard: a reconcile retried after a conflict would run the hook again
             write_conditions(
                 self.store, self.clock, cert,
                 lambda cur: [(COND_HOOK_PENDING, "False", HOOK_SUCCEEDED, message)]
                 if condition_of(cur, COND_HOOK_PENDING) == hook else None,
+                attempts=50,
             )
             return None
         n = (state[0] if state else 0) + 1
@@ -138,11 +140,10 @@ class RenewHookController(Controller):
         self._record_failure(
             cert, hook,
             f"{what} (attempt {n}; next attempt at {format_time(now + delay)})" + (f": {tail}" if tail else ""),
-            n,
         )
         return Result(requeue_after=delay)
 
-    def _record_failure(self, cert: Certificate, seen: tuple[str, str, str], what: str, attempt: int | None) -> None:
+    def _record_failure(self, cert: Certificate, seen: tuple[str, str, str], what: str) -> None:
         message = f"the on-renew hook {what}"
         self.log.warning("on-renew hook for %s/%s %s", cert.namespace, cert.name, what)
 

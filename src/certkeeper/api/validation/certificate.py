@@ -31,6 +31,7 @@ from .errors import (
     required,
     too_long,
 )
+from .hostfiles import validate_host_file_annotations
 from .names import is_dns1123_subdomain, validate_annotations, validate_labels
 
 MINIMUM_CERTIFICATE_DURATION = _dt.timedelta(hours=1)
@@ -387,6 +388,7 @@ def _secret_template(spec: CertificateSpec, path: str) -> list[FieldError]:
         if key.startswith("cert-manager.io/") and key != ALLOWED_SECRET_TEMPLATE_ANNOTATION:
             el.append(invalid(ann_path, key, "cert-manager.io/* annotations are not allowed"))
     el += validate_annotations(st.annotations, ann_path)
+    el += validate_host_file_annotations(st.annotations, ann_path)
     return el
 
 
