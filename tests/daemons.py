@@ -28,9 +28,20 @@ class Daemon:
                 self.lines.append(line)
                 self._cond.notify_all()
 
-    def wait_for(self, phrase: str, timeout: float = 30) -> bool:
+    def wait_for(self, phrase: str, timeout: float = 30, after: int = 0) -> bool:
+        """Whether ``phrase`` appears in a log line (past the first ``after`` lines)."""
         with self._cond:
-            return self._cond.wait_for(lambda: any(phrase in line for line in self.lines), timeout)
+            return self._cond.wait_for(lambda: any(phrase in line for line in self.lines[after:]), timeout)
+
+    def exited(self, timeout: float) -> int | None:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def log(self) -> str:
+        with self._cond:
+            return "".join(self.lines)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.proc.poll() is None:

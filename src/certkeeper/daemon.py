@@ -11,15 +11,11 @@ import ctypes
 import ctypes.util
 import dataclasses
 import datetime as dt
-import fcntl
 import gc
 import importlib
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,9 +37,11 @@ from .metrics import start_metrics, stop_metrics
 from .runtime.clock import Clock, RealClock
 from .runtime.controller import Context, Controller, EventRecorder, Options
 from .runtime.events import EventSink
+from .runtime.hostlock import HostLock, holder_alive, holder_identity
 from .runtime.leader import LeaderLease
 from .runtime.manager import Manager
 from .store.base import Store
+from .store.errors import StoreBroken
 
 log = logging.getLogger("certkeeper.daemon")
 
@@ -166,37 +164,6 @@ def build_manager(store: Store, opts: DaemonOptions, clock: Clock | None = None)
     )
 
 
-class HostLock:
-    """An flock beside an embedded store's file. The kernel drops it when the holder dies,
-    even by SIGKILL, so a restarted daemon takes over at once instead of waiting for the
-    dead one's lease to run out; the store lease still guards stores shared otherwise."""
-
-    def __init__(self, store: Store) -> None:
-        path = getattr(store, "path", None)
-        self._fd: int | None = None
-        self._path = f"{path}.lock" if path and path != ":memory:" else None
-
-    def try_acquire(self) -> bool:
-        if self._path is None:
-            return True
-        if self._fd is None:
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    @property
-    def exclusive_on_host(self) -> bool:
-        return self._path is not None
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
 def release_memory() -> None:
     """Hand back to the system what the start-up sweep freed. Decoding every stored object
     leaves the C heap full of freed JSON buffers that glibc keeps unless asked; an idle
@@ -256,26 +223,32 @@ def run(store: Store, opts: DaemonOptions, stop: threading.Event) -> int:
 
 
 def _run_leader(store: Store, opts: DaemonOptions, stop: threading.Event, lock: HostLock, health: Health) -> int:
-    # Holding the host lock, our identity is the host's: a lease left by a daemon that was
-    # killed on this host is ours to take over.
-    holder = socket.gethostname() if lock.exclusive_on_host else f"{socket.gethostname()}_{uuid.uuid4()}"
+    holder = holder_identity()
     renew_every = opts.lease_retry_period
     lease = LeaderLease(
-        store, LEASE_NAME, holder, opts.lease_duration, opts.lease_renew_deadline, opts.lease_retry_period
+        store, LEASE_NAME, holder, opts.lease_duration, opts.lease_renew_deadline, opts.lease_retry_period,
+        exclusive=lock.exclusive_on_host,
     )
     health.set_ready(False, "starting the controllers")
-    if not opts.leader_elect:
-        log.info("leader election is off: acting at once")
-    elif not lease.try_acquire():
-        log.info("another certkeeper daemon holds the lease %s; waiting as a standby", LEASE_NAME)
-        health.set_ready(True)
-        while not stop.wait(renew_every):
-            health.beat()
-            if lease.try_acquire():
-                break
+    try:
+        if not opts.leader_elect:
+            log.info("leader election is off: acting at once")
         else:
-            return 0
-        health.set_ready(False, "starting the controllers")
+            lease.free_dead_holder(lock.previous_holder, holder_alive)
+            if not lease.try_acquire():
+                log.info("another certkeeper daemon holds the lease %s; waiting as a standby", LEASE_NAME)
+                health.set_ready(True)
+                while not stop.wait(renew_every):
+                    health.beat()
+                    if lease.try_acquire():
+                        break
+                else:
+                    return 0
+                health.set_ready(False, "starting the controllers")
+    except StoreBroken as e:
+        log.error("%s; stopping", e)
+        return 1
+    lock.record(holder)
     if opts.leader_elect:
         log.info("acquired lease %s as %s; starting controllers", LEASE_NAME, holder)
     started = time.monotonic()
@@ -292,6 +265,9 @@ def _run_leader(store: Store, opts: DaemonOptions, stop: threading.Event, lock: 
     try:
         while not stop.wait(renew_every):
             health.beat()
+            if why := lock.lost(holder):
+                log.error("%s; stopping so that only one daemon acts on the store", why)
+                return 1
             if opts.leader_elect and not lease.still_leading():
                 log.error("lost the lease %s; stopping so that only one daemon issues", LEASE_NAME)
                 return 1

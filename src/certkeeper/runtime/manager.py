@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 
 from ..api.meta import Resource
 from ..store.base import Conflict, EventType, NotFound, WatchEvent
+from ..store.errors import StoreUnavailable
 from .controller import Context, Controller, Result
 from .queue import Key, RateLimiter, WorkQueue
 
@@ -157,6 +158,12 @@ class Manager:
         except (Conflict, NotFound) as e:
             # someone else wrote first, or an object went away: re-read and try again
             log.debug("%s %s: %s; retrying", name, key, e)
+            queue.add_after(item, limiter.when(item))
+        except StoreUnavailable as e:
+            # a full disk, a lock held too long: nothing to debug in a traceback, just wait
+            self.errors += 1
+            self.error_counts[name] += 1
+            log.warning("%s: reconciling %s waits for the store: %s", name, key, e)
             queue.add_after(item, limiter.when(item))
         except Exception:
             self.errors += 1
