@@ -140,3 +140,28 @@ def test_apply_refuses_file_settings_that_cannot_be_used(tmp_path: Path) -> None
     assert "grants more than reading to the group or others" in r.stderr
     assert "spec.secretTemplate.annotations[certkeeper.io/secrets-group]" in r.stderr
     assert host.cli("get", "certificate", "web").returncode != 0  # all or nothing: nothing stored
+
+
+def test_get_and_status_say_when_files_are_not_written(tmp_path: Path) -> None:
+    """Item 5 through the command: Ready was True while no file was written."""
+    host = Host(tmp_path)
+    host.apply(CA_AND_ISSUER)
+    d = host.daemon()
+    try:
+        r = host.cli("wait", "certificate/root-ca", "--for", "condition=FilesWritten", "--timeout", "60s")
+        assert r.returncode == 0, r.stderr
+        foreign = host.out / "default" / "web"
+        foreign.mkdir()
+        (foreign / "index.html").write_text("not certkeeper's")
+        host.apply(leaf("web"))
+        r = host.cli("wait", "certificate/web", "--for", "condition=Ready=False", "--timeout", "60s")
+        assert r.returncode == 0, r.stderr
+        r = host.cli("get", "certificate", "web")
+        assert r.stdout.splitlines()[1].split()[:2] == ["web", "False"], r.stdout
+        r = host.cli("status", "certificate", "web")
+        assert f"Files: not written (ForeignFolder): the Secret's files are not written: {foreign} exists and was " \
+               "not created by certkeeper" in r.stdout, r.stdout
+        assert "Ready: False, Reason: FilesNotWritten" in r.stdout
+        assert os.listdir(foreign) == ["index.html"]
+    finally:
+        assert d.stop() == 0
