@@ -490,3 +490,29 @@ def test_bad_file_settings_are_refused_with_their_field_path(
     key = next(iter(annotations))
     assert f"spec.secretTemplate.annotations[{key}]" in message and expected in message
     assert not (tmp_path / "out" / "default" / "web").exists()
+
+
+def test_files_of_a_deleted_secret_are_removed_once_the_folder_is_writable_again(tmp_path: Path, harness) -> None:
+    """Item 6's consequence: a removal that fails is retried, so a deleted Secret's key
+    does not stay on disk for good (here the file system is read-only for a while)."""
+    out = tmp_path / "out"
+    _mount_tmpfs(out, "256k")
+    try:
+        h = harness(secrets_dir=out, secrets_selector="files=yes")
+        s = Secret.new("old-key", "default")
+        s.metadata.labels = {"files": "yes"}
+        s.set("tls.key", b"private")
+        h.store.create(s)
+        h.settle()
+        assert (out / "default" / "old-key" / "tls.key").read_bytes() == b"private"
+        subprocess.run(["mount", "-o", "remount,ro", str(out)], check=True)
+        h.store.delete(Secret, "default", "old-key")
+        h.settle()
+        assert (out / "default" / "old-key" / "tls.key").exists()
+        h.advance(dt.timedelta(seconds=1))
+        assert (out / "default" / "old-key" / "tls.key").exists()
+        subprocess.run(["mount", "-o", "remount,rw", str(out)], check=True)
+        h.advance(dt.timedelta(seconds=2))
+        assert not (out / "default" / "old-key").exists()
+    finally:
+        _umount(out)

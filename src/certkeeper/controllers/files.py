@@ -28,7 +28,7 @@ from ..runtime.controller import Context, Controller, Mapper, Result, same_key
 from ..runtime.faults import fault_point
 from ..runtime.queue import Key
 from ..store.base import EventType, WatchEvent
-from ..store.files import DEFAULT_LAYOUT, FileLayout, FilesError, ForeignFolder, SecretProjector
+from ..store.files import DEFAULT_LAYOUT, FileLayout, FilesError, SecretProjector
 from .certificates.util import cert_index
 from .files_common import (
     COND_FILES_WRITTEN,
@@ -133,14 +133,12 @@ class SecretFilesController(Controller):
         namespace = ns or ""
         secret = self.store.try_get(Secret, ns, name)
         if secret is None:
-            self._remove(namespace, name, "its Secret was deleted")
-            return None
+            return self._remove(namespace, name, "its Secret was deleted")
         if secret.labels().get(c.LABEL_NEXT_PRIVATE_KEY) == "true":
             return None  # a key waiting for its certificate is nobody's business yet
         owner = self.owner(secret)
         if owner is None and not (self.selector is not None and self.selector.matches(secret.labels())):
-            self._unselected(secret)
-            return None
+            return self._unselected(secret)
         try:
             layout = layout_for(owner, self.layout)
             # reading the folder twice is only worth it when a hook depends on the answer
@@ -214,23 +212,35 @@ class SecretFilesController(Controller):
             self.recorder.event(secret, "Warning", "FilesNotWritten", message)
         return Result(requeue_after=delay)
 
-    def _unselected(self, secret: Secret) -> None:
+    def _unselected(self, secret: Secret) -> Result | None:
         """A Secret that is not to be on disk. A folder of ours from before (an earlier
         version wrote every Secret) goes, unless the Secret was a Certificate's: then the
         Certificate was deleted and its Secret kept, and the server keeps its files."""
         namespace = secret.namespace or ""
         if secret.annotations().get(c.ANN_CERTIFICATE_NAME):
-            return
-        self._remove(namespace, secret.name, "it is not the Secret of a Certificate (see --secrets-selector)")
+            return None
+        return self._remove(namespace, secret.name, "it is not the Secret of a Certificate (see --secrets-selector)")
 
-    def _remove(self, namespace: str, name: str, why: str) -> None:
+    def _remove(self, namespace: str, name: str, why: str) -> Result | None:
+        """Remove a Secret's folder if it is ours. A folder that cannot be removed now (a
+        read-only file system) is retried: a deleted Secret's key must not stay on disk."""
+        key = (namespace or None, name)
         try:
             if self.projector.exists(namespace, name) and self.projector.remove(namespace, name):
                 self.log.info("removed the files of Secret %s/%s: %s", namespace, name, why)
-        except ForeignFolder as e:
+        except ValueError as e:  # not ours (ForeignFolder), or a name that is no path
             self.log.warning("Secret %s/%s: %s", namespace, name, e)
-        except ValueError as e:
-            self.log.warning("Secret %s/%s: %s", namespace, name, e)
+        except OSError as e:
+            with self._lock:
+                n = self._failures.get(key, 0) + 1
+                self._failures[key] = n
+            delay = min(RETRY_BASE * (1 << min(n - 1, 20)), RETRY_CAP)
+            self.log.warning("Secret %s/%s: its files could not be removed: %s (attempt %d; retrying in %ss)",
+                             namespace, name, e, n, int(delay.total_seconds()))
+            return Result(requeue_after=delay)
+        with self._lock:
+            self._failures.pop(key, None)
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
