@@ -280,7 +280,7 @@ def test_azure_private_zone_and_hosted_zone_name(tmp_path: Path, monkeypatch: py
     case.stand_in.close()
 
 
-def test_sdks_and_stand_in_free_imports() -> None:
+def test_every_cert_manager_provider_is_registered() -> None:
     """Every provider of cert-manager's schema is registered (none is reported unsupported)."""
     from certkeeper.acme.dns01 import provider_names
     from certkeeper.api.acme import ACMEChallengeSolverDNS01

@@ -187,3 +187,17 @@ def test_external_webhook_challenge_waits_with_the_reason(
         assert not challenge.status.presented
     finally:
         daemon.close()
+
+
+def test_no_credential_reaches_a_reason(powerdns: PowerDNSServer) -> None:
+    """Some lexicon providers put their token in a URL's query, and a server may echo it:
+    the reason written to the Challenge has neither."""
+    ctx = _context({"pdns": {"api-key": b"tok-1234567890"}})
+    provider = build_provider("webhook", _pdns_block(powerdns), ctx)
+    text = provider._redact("GET https://dns.example/update?domains=x&token=tok-1234567890 failed: tok-1234567890")
+    assert "tok-1234567890" not in text
+    assert text == "GET https://dns.example/update?... failed: ***"
+    closed = build_provider("webhook", _pdns_block(powerdns, options={"pdns_server": "http://127.0.0.1:9"}), ctx)
+    with pytest.raises(DNS01Error, match="lexicon powerdns: authenticate: ConnectionError") as caught:
+        closed.present("_acme-challenge.x.example.test.", ZONE, "v")
+    assert "tok-1234567890" not in str(caught.value)

@@ -192,3 +192,32 @@ def test_wildcard_certificate_through_route53(
         assert _txt(aws_env, route53_dns.zone_id, "_acme-challenge.example.test.") == []
     finally:
         daemon.close()
+
+
+def test_ambient_credentials_follow_the_daemon_flags(
+    tmp_path: Path, pebble_factory: PebbleFactory, route53_dns: Route53Nameserver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cert-manager's defaults: a ClusterIssuer may use the environment's AWS keys, an
+    Issuer may not (``--issuer-ambient-credentials`` turns that on)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDAMBIENT")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "ambient")
+    pebble = pebble_factory(dns_server=route53_dns.address)
+    daemon = LiveDaemon(tmp_path, http01_address=None, dns01_recursive_nameservers=[route53_dns.address],
+                        cluster_resource_namespace="certkeeper")
+    try:
+        solver = [{"dns01": {"route53": {"region": "us-east-1"}}}]
+        daemon.apply(acme_issuer("ambient", pebble, solver, kind="ClusterIssuer"))
+        daemon.apply(certificate("cluster", ["example.test"], "ambient", kind="ClusterIssuer"))
+        daemon.wait_ready(Certificate, "cluster", timeout=60)
+        daemon.apply(acme_issuer("local", pebble, solver))
+        daemon.apply(certificate("local", ["www.example.test"], "local"))
+
+        def refused() -> str | None:
+            for ch in daemon.store.list(Challenge, "default"):
+                if ch.status and ch.status.reason and "ambient credentials are not allowed" in ch.status.reason:
+                    return ch.status.reason
+            return None
+
+        assert daemon.wait_for(refused, 60, "the Issuer's Challenge refused").startswith("route53: no accessKeyID")
+    finally:
+        daemon.close()

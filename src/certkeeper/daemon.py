@@ -73,6 +73,10 @@ class DaemonOptions:
     acme_http01_solver_nameservers: list[str] = dataclasses.field(default_factory=list)
     dns01_recursive_nameservers: list[str] = dataclasses.field(default_factory=list)
     dns01_recursive_nameservers_only: bool = False
+    #: DNS-01 solvers may use the daemon's environment (instance roles ...) when their block
+    #: names no credentials: cert-manager's defaults, off for Issuers, on for ClusterIssuers
+    issuer_ambient_credentials: bool = False
+    cluster_issuer_ambient_credentials: bool = True
     max_concurrent_challenges: int = 60
     #: take the leader lease before acting (off: this daemon always acts)
     leader_elect: bool = True

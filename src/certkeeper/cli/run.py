@@ -75,6 +75,10 @@ def _host_ports(ctx: click.Context, param: click.Parameter, value: str | None) -
               help="Recursive nameservers for DNS-01 propagation checks.")
 @click.option("--dns01-recursive-nameservers-only", is_flag=True,
               help="Use only the recursive nameservers for DNS-01 checks.")
+@click.option("--issuer-ambient-credentials", type=click.BOOL, default=False, show_default=True,
+              help="Let Issuers' DNS-01 solvers use credentials from the daemon's environment.")
+@click.option("--cluster-issuer-ambient-credentials", type=click.BOOL, default=True, show_default=True,
+              help="Let ClusterIssuers' DNS-01 solvers use credentials from the daemon's environment.")
 @click.option("--max-concurrent-challenges", type=click.IntRange(min=1), default=60, show_default=True)
 @click.option("--certificate-request-minimum-backoff-duration", "min_backoff", default="1h", show_default=True,
               callback=_duration, help="First back-off after a failed issuance (Go duration).")

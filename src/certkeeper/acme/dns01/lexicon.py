@@ -19,12 +19,14 @@ is handed to the provider, so private zones and ``.test`` domains work.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from certkeeper.acme.dns01.provider import DNS01Error, ProviderContext, unfqdn
 
 DEFAULT_TTL = 60
+_QUERY = re.compile(r"\?[^\s'\")]+")
 _ALLOWED = {"options", "secretRefs", "credentialsSecretRef", "ttl"}
 
 
@@ -39,9 +41,10 @@ def _is_credential(name: str) -> bool:
 class LexiconProvider:
     """One lexicon provider module and the options resolved from the spec and Secrets."""
 
-    def __init__(self, name: str, options: Mapping[str, str], ttl: int) -> None:
+    def __init__(self, name: str, options: Mapping[str, str], ttl: int, secret_options: frozenset[str]) -> None:
         self.name = name
         self.options = dict(options)
+        self.secret_options = secret_options
         self.ttl = ttl
         try:
             self.module = importlib.import_module(f"lexicon._private.providers.{name}")
@@ -68,7 +71,17 @@ class LexiconProvider:
         except DNS01Error:
             raise
         except Exception as e:  # lexicon providers raise anything from requests to their own types
-            raise DNS01Error(f"lexicon {self.name}: {action}: {_describe(e)}") from e
+            raise DNS01Error(self._redact(f"lexicon {self.name}: {action}: {_describe(e)}")) from None
+
+    def _redact(self, message: str) -> str:
+        """The reason goes into the Challenge's status: no credential may reach it, even
+        where a provider puts one in a URL's query or the server echoes it."""
+        message = _QUERY.sub("?...", message)
+        for name in self.secret_options:
+            secret = self.options.get(name)
+            if secret and len(secret) >= 4:
+                message = message.replace(secret, "***")
+        return message
 
     def present(self, fqdn: str, zone: str, value: str) -> None:
         provider = self._operations(zone)
@@ -108,6 +121,7 @@ def from_webhook(solver: str, config: Any, context: ProviderContext) -> LexiconP
             f"lexicon: webhook.config.{unknown[0]}: unknown field (expected {', '.join(sorted(_ALLOWED))})"
         )
     options: dict[str, str] = {}
+    secret_names: set[str] = set()
     inline = config.get("options") or {}
     if not isinstance(inline, Mapping):
         raise DNS01Error("lexicon: webhook.config.options must be an object")
@@ -127,6 +141,7 @@ def from_webhook(solver: str, config: Any, context: ProviderContext) -> LexiconP
             raise DNS01Error(f"lexicon: webhook.config.credentialsSecretRef: {e}") from e
         for key, value in data.items():
             options[_option_name(key)] = value.decode("utf-8", "replace").strip()
+            secret_names.add(_option_name(key))
     refs = config.get("secretRefs") or {}
     if not isinstance(refs, Mapping):
         raise DNS01Error("lexicon: webhook.config.secretRefs must be an object")
@@ -140,6 +155,7 @@ def from_webhook(solver: str, config: Any, context: ProviderContext) -> LexiconP
         except DNS01Error as e:
             raise DNS01Error(f"lexicon: {path}: {e}") from e
         options[_option_name(str(option))] = value
+        secret_names.add(_option_name(str(option)))
     try:
         ttl = int(config.get("ttl") or DEFAULT_TTL)
     except (TypeError, ValueError):
@@ -148,4 +164,4 @@ def from_webhook(solver: str, config: Any, context: ProviderContext) -> LexiconP
         import lexicon  # noqa: F401, PLC0415
     except ImportError as e:
         raise DNS01Error("lexicon: dns-lexicon is not installed (pip install 'certkeeper[lexicon]')") from e
-    return LexiconProvider(solver, options, ttl)
+    return LexiconProvider(solver, options, ttl, frozenset(secret_names))

@@ -194,7 +194,10 @@ class DNS01Solver:
 
         context = ProviderContext(
             get_secret=get_secret, get_secret_data=get_secret_data, namespace=ns,
-            ambient_credentials=ref is not None and ref.kind == "ClusterIssuer",
+            ambient_credentials=(
+                self.opts.cluster_issuer_ambient_credentials if ref is not None and ref.kind == "ClusterIssuer"
+                else self.opts.issuer_ambient_credentials
+            ),
         )
         field, config = provider_field(self._dns01(ch))
         try:
