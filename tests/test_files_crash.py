@@ -96,3 +96,20 @@ def test_hook_runs_once_per_change_across_sigkill_at_every_step(tmp_path: Path) 
         assert _leftovers(folder) == [], (step, os.listdir(folder))
         assert not [n for n in os.listdir(host.out / "default") if n.startswith("..") and n != "..certkeeper"]
     assert _runs(log, "root-ca") and len(_runs(log, "root-ca")) == 1
+
+
+def test_a_daemon_killed_while_its_hook_runs_runs_it_again(tmp_path: Path) -> None:
+    """The hook itself SIGKILLs the daemon (its parent) on its first run: the change was
+    not confirmed, so the next daemon runs the hook again rather than losing it."""
+    host = Host(tmp_path)
+    log = tmp_path / "hook.log"
+    first = tmp_path / "first-run-done"
+    hook = (f'echo "$CERTKEEPER_CERTIFICATE" >> "{log}"; '
+            f'if [ "$CERTKEEPER_CERTIFICATE" = web ] && [ ! -e "{first}" ]; then touch "{first}"; kill -KILL $PPID; fi')
+    host.apply(CA_AND_ISSUER + "---\n" + leaf("web"))
+    d = host.daemon("--on-renew", hook)
+    _killed(d, "the hook")
+    _settled(host, hook, "web")
+    assert log.read_text().split().count("web") == 2
+    cond = host.condition("web", "RenewHookPending")
+    assert cond is not None and (cond["status"], cond["reason"]) == ("False", "HookSucceeded"), cond
