@@ -25,14 +25,14 @@ from ...api.core import TLS_CERT, Secret
 from ...api.meta import format_time, parse_time
 from ...pki.chain import parse_certificates
 from ...pki.errors import PKIError
-from ...runtime.controller import Mapper, Result
+from ...runtime.controller import Context, Mapper, Result
 from ...runtime.queue import Key
 from ...store.base import WatchEvent
 from ..certificates.base import CertificateController
 from ..certificates.util import status_of
 from . import accounts
 from .accounts import AccountNotAvailable
-from .common import issuer_for, refers_to
+from .common import PollSchedule, issuer_for, refers_to
 
 ERROR_RETRY = dt.timedelta(hours=1)
 JITTER = 0.1
@@ -48,6 +48,10 @@ class RenewalInfoController(CertificateController):
         # its own writes (status.acme) change nothing it decides on
         status = cert.status
         return (cert.metadata.generation, status.revision if status else None, status.not_after if status else None)
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.waits = PollSchedule(5.0, 300.0)
 
     def watches(self) -> list[tuple[str, Mapper]]:
         return [*super().watches(), ("Issuer", self._for_issuer), ("ClusterIssuer", self._for_issuer)]
@@ -86,8 +90,10 @@ class RenewalInfoController(CertificateController):
         try:
             client = accounts.client_for(self.ctx, issuer)
             info = client.renewal_info(current)
+            self.waits.reset(key)
         except AccountNotAvailable:
-            return Result(dt.timedelta(seconds=5))
+            # the issuer is still registering (or cannot): ask again, less and less often
+            return Result(self.waits.next(key))
         except AcmeError as e:
             message = f"Failed to fetch ACME renewal information for {current}: {e}"
             self.recorder.event(cert, "Warning", "ARIError", message)
