@@ -27,7 +27,7 @@ from certkeeper.api.certificate import CertificateRequest
 from certkeeper.daemon import LEASE_NAME
 from certkeeper.store.base import Forbidden
 from certkeeper.store.kube import KubeStore, open_kube_store
-from tests.kubecluster import ControlPlane, admin_client, wipe_namespace
+from tests.kubecluster import ControlPlane, admin_client, wipe_namespaces
 
 from .harness import CA_SETUP, Harness, leaf_certificate
 from .test_deploy import DOCS, aggregated
@@ -103,9 +103,10 @@ def limited(kube_cluster: ControlPlane, tmp_path: Path, request: pytest.FixtureR
     """A harness whose store acts as the limited user; ``request.param`` may edit the rules."""
     user = f"certkeeper-rbac-{secrets.token_hex(3)}"
     clean_up = bind_deploy_roles(kube_cluster, user, getattr(request, "param", None))
-    wipe_namespace(kube_cluster, "default")
-    # the harness only reads ``kubeconfig`` from the cluster it is given; the wipe above is
-    # the admin's, since the controller may not delete Issuers
+    wipe_namespaces(kube_cluster)
+    # the harness opens its store with the ``kubeconfig`` of the cluster it is given (its
+    # apply, which would also create namespaces, is not used here); the wipe above is the
+    # admin's, since the controller may not delete Issuers
     as_user = SimpleNamespace(kubeconfig=kube_cluster.client_kubeconfig(user))
     h = Harness(tmp_path, as_user, wipe=False)
     try:
