@@ -376,3 +376,42 @@ def test_provider_sdks_are_loaded_only_when_used() -> None:
         "assert 'certkeeper.acme.dns01.route53' in sys.modules and 'boto3' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_providers_are_reused_while_their_secrets_are_unchanged(tmp_path: Path, bind: BindServer) -> None:
+    """A propagation check polls often: the provider (and its credentials) is built once,
+    and again only when a Secret it read changed."""
+    from certkeeper.api.acme import Challenge
+    from certkeeper.api.core import Secret
+    from certkeeper.controllers.acme.solvers import DNS01Solver, SolverFailure
+    from tests.test_acme_daemon_support import LiveDaemon
+
+    daemon = LiveDaemon(tmp_path, http01_address=None, dns01_recursive_nameservers=[bind.address])
+    try:
+        secret = Secret.new("tsig", "default")
+        secret.set("secret", bind.tsig.secret.encode())
+        daemon.store.create(secret)
+        challenge = Challenge.from_dict({
+            "apiVersion": "acme.cert-manager.io/v1", "kind": "Challenge",
+            "metadata": {"name": "c", "namespace": "default"},
+            "spec": {"type": "DNS-01", "dnsName": "www.example.test", "issuerRef": {"name": "i", "kind": "Issuer"},
+                     "solver": {"dns01": {"rfc2136": {"nameserver": bind.address, "tsigKeyName": bind.tsig.name,
+                                                      "tsigAlgorithm": "HMACSHA256",
+                                                      "tsigSecretSecretRef": {"name": "tsig", "key": "secret"}}}}},
+        })
+        solver = DNS01Solver(daemon.manager.ctx)
+        first = solver._provider(challenge)
+        assert DNS01Solver(daemon.manager.ctx)._provider(challenge) is first
+        stored = daemon.store.get(Secret, "default", "tsig")
+        stored.set("secret", bind.keys["hmac-sha512"].secret.encode())
+        daemon.store.update(stored)
+        second = solver._provider(challenge)
+        assert second is not first
+        assert isinstance(first, RFC2136Provider) and first.keyring is not None
+        assert isinstance(second, RFC2136Provider) and second.keyring is not None
+        assert [k.secret for k in second.keyring.values()] != [k.secret for k in first.keyring.values()]
+        daemon.store.delete(Secret, "default", "tsig")
+        with pytest.raises(SolverFailure, match='secret "default/tsig" not found'):
+            solver._provider(challenge)
+    finally:
+        daemon.close()

@@ -8,11 +8,13 @@ block, with its credentials read from Secrets in the issuer's resource namespace
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ...acme.dns01 import ChangeTracking, DNS01Error, DNS01Provider, ProviderContext, build_provider
+from ...acme.dns01.provider import config_mapping
 from ...acme.dns01.resolve import (
     DNSLookupError,
     challenge_record_name,
@@ -24,11 +26,13 @@ from ...acme.http01 import Http01Responder, WebrootSolver, http01_self_check, pa
 from ...api.acme import CHALLENGE_DNS01, ACMEChallengeSolverDNS01, Challenge
 from ...api.core import Secret
 from ...runtime.controller import Context
+from .providercache import ProviderCache, digest
 
 if TYPE_CHECKING:
     from ...daemon import DaemonOptions
 
 RESPONDER_KEY = "http01-responder"
+PROVIDERS_KEY = "dns01-providers"
 DNS_TIMEOUT = 5.0
 """Seconds per DNS query (cert-manager: 10 s); a dead server is reported sooner."""
 FALLBACK_NAMESERVERS = ["8.8.8.8:53", "8.8.4.4:53"]
@@ -47,6 +51,15 @@ class Solver(Protocol):
         ...
 
     def cleanup(self, ch: Challenge) -> None: ...
+
+
+def provider_cache(ctx: Context) -> ProviderCache:
+    with _responder_lock:
+        cache = ctx.services.get(PROVIDERS_KEY)
+        if not isinstance(cache, ProviderCache):
+            cache = ProviderCache()
+            ctx.services[PROVIDERS_KEY] = cache
+        return cache
 
 
 def daemon_options(ctx: Context) -> DaemonOptions:
@@ -173,37 +186,61 @@ class DNS01Solver:
         return solver.dns01
 
     def _provider(self, ch: Challenge) -> DNS01Provider:
+        """The provider for the challenge's solver block, reused while its Secrets are
+        unchanged (see providercache)."""
         ns = self._resource_namespace(ch)
         ref = ch.spec.issuer_ref
-
-        def secret(name: str) -> Secret:
-            found = self.ctx.store.try_get(Secret, ns, name)
-            if found is None:
-                raise DNS01Error(f'secret "{ns}/{name}" not found')
-            return found
-
-        def get_secret(name: str, key: str) -> bytes:
-            value = secret(name).get(key)
-            if value is None:
-                raise DNS01Error(f'secret "{ns}/{name}" has no key "{key}"')
-            return value
-
-        def get_secret_data(name: str) -> dict[str, bytes]:
-            found = secret(name)
-            return {key: found.get(key) or b"" for key in (found.data or {})}
-
-        context = ProviderContext(
-            get_secret=get_secret, get_secret_data=get_secret_data, namespace=ns,
-            ambient_credentials=(
-                self.opts.cluster_issuer_ambient_credentials if ref is not None and ref.kind == "ClusterIssuer"
-                else self.opts.issuer_ambient_credentials
-            ),
+        ambient = (
+            self.opts.cluster_issuer_ambient_credentials if ref is not None and ref.kind == "ClusterIssuer"
+            else self.opts.issuer_ambient_credentials
         )
         field, config = provider_field(self._dns01(ch))
         try:
-            return build_provider(field, config, context)
+            block = config_mapping(config)
+        except TypeError as e:
+            raise SolverFailure(str(e)) from e
+        key = (ns, field, json.dumps(block, sort_keys=True, default=str), ambient)
+
+        def read(name: str, data_key: str | None) -> bytes | dict[str, bytes] | None:
+            found = self.ctx.store.try_get(Secret, ns, name)
+            if found is None:
+                return None
+            if data_key is None:
+                return {k: found.get(k) or b"" for k in (found.data or {})}
+            return found.get(data_key)
+
+        cache = provider_cache(self.ctx)
+        cached = cache.get(key, read)
+        if cached is not None:
+            return cached
+        reads: dict[tuple[str, str | None], str] = {}
+
+        def get_secret(name: str, data_key: str) -> bytes:
+            found = self.ctx.store.try_get(Secret, ns, name)
+            value = found.get(data_key) if found is not None else None
+            reads[(name, data_key)] = digest(value)
+            if found is None:
+                raise DNS01Error(f'secret "{ns}/{name}" not found')
+            if value is None:
+                raise DNS01Error(f'secret "{ns}/{name}" has no key "{data_key}"')
+            return value
+
+        def get_secret_data(name: str) -> dict[str, bytes]:
+            value = read(name, None)
+            reads[(name, None)] = digest(value)
+            if not isinstance(value, dict):
+                raise DNS01Error(f'secret "{ns}/{name}" not found')
+            return value
+
+        context = ProviderContext(
+            get_secret=get_secret, get_secret_data=get_secret_data, namespace=ns, ambient_credentials=ambient,
+        )
+        try:
+            provider = build_provider(field, block, context)
         except (DNS01Error, TypeError, ValueError) as e:
             raise SolverFailure(str(e)) from e
+        cache.put(key, provider, reads)
+        return provider
 
     def _record(self, ch: Challenge) -> tuple[str, str]:
         """(record fqdn, zone); with cnameStrategy Follow the record is where the CNAME ends."""
