@@ -1,6 +1,6 @@
 """Route 53 (``dns01.route53``) against moto's AWS emulator in server mode, through boto3:
 record writes, GetChange, zone discovery, STS role assumption, IAM authentication, and a
-wildcard certificate issued end to end by Pebble.
+wildcard certificate issued end to end by Pebble, natively and through dns-lexicon.
 
 Pebble's VA and the propagation check resolve through ``Route53Nameserver`` (tests/
 cloudpeers.py), a stand-in for Route 53's own name servers that answers from moto's records.
@@ -174,14 +174,22 @@ def _aws_secret() -> str:
     })
 
 
+LEXICON_ROUTE53 = {"webhook": {"groupName": "lexicon.certkeeper.io", "solverName": "route53", "config": {
+    "secretRefs": {"auth_access_key": {"name": "aws", "key": "key-id"},
+                   "auth_access_secret": {"name": "aws", "key": "secret"}},
+}}}
+
+
+@pytest.mark.parametrize("solver", [{"route53": BLOCK}, LEXICON_ROUTE53], ids=["native", "lexicon"])
 def test_wildcard_certificate_through_route53(
-    tmp_path: Path, pebble_factory: PebbleFactory, route53_dns: Route53Nameserver, aws_env: MotoServer
+    tmp_path: Path, pebble_factory: PebbleFactory, route53_dns: Route53Nameserver, aws_env: MotoServer,
+    solver: dict[str, Any],
 ) -> None:
     pebble = pebble_factory(dns_server=route53_dns.address)
     daemon = LiveDaemon(tmp_path, http01_address=None, dns01_recursive_nameservers=[route53_dns.address])
     try:
         daemon.apply(_aws_secret())
-        daemon.apply(acme_issuer("r53", pebble, [{"dns01": {"route53": BLOCK}}]))
+        daemon.apply(acme_issuer("r53", pebble, [{"dns01": solver}]))
         names = ["example.test", "*.example.test"]
         daemon.apply(certificate("wild", names, "r53"))
         daemon.wait_ready(Certificate, "wild", timeout=60)
