@@ -201,3 +201,38 @@ def test_spec_renewal_without_a_window() -> None:
     when, source = scheduled_renewal(cert, leaf)
     assert source == RENEWAL_FROM_ARI
     assert dt.datetime(2030, 1, 1, tzinfo=dt.UTC) <= (when or now) <= dt.datetime(2030, 1, 2, tzinfo=dt.UTC)
+
+
+def test_a_refused_replaces_does_not_cost_the_renewal(
+    daemon: LiveDaemon, server: PebbleServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The Certificate moves to an issuer with another account: the server refuses to let
+    that account replace the old certificate, and the Order is placed again without it."""
+    if server.binary is None:
+        pytest.skip("Debian's Pebble has no ARI")
+    names = [f"{unique('moved')}.example.test"]
+    daemon.apply(acme_issuer("first", server, [HTTP01_SOLVER]))
+    daemon.apply(acme_issuer("second", server, [HTTP01_SOLVER]))
+    daemon.apply(certificate("web", names, "first"))
+    daemon.wait_ready(Certificate, "web", timeout=60)
+    first = daemon.chain("web")[0]
+
+    def ari_known() -> bool:
+        cert = daemon.get(Certificate, "web")
+        acme = cert.status.acme if cert is not None and cert.status else None
+        return bool(acme and acme.ari and acme.ari.cert_id == cert_id(first))
+
+    daemon.wait_for(ari_known, 60, "renewal information for the first certificate")
+    cert = daemon.get(Certificate, "web")
+    assert cert is not None and cert.spec.issuer_ref is not None
+    cert.spec.issuer_ref.name = "second"
+    daemon.store.update(cert)
+
+    def renewed() -> x509.Certificate | None:
+        secret = daemon.get(Secret, "web")
+        chain = x509.load_pem_x509_certificates(secret.get("tls.crt") or b"") if secret else []
+        return chain[0] if chain and chain[0].serial_number != first.serial_number else None
+
+    daemon.wait_for(renewed, 60, "the certificate from the second issuer")
+    assert [o.spec.replaces for o in daemon.store.list(Order, "default") if o.spec.replaces] == [cert_id(first)]
+    assert any("refused replaces=" in r.getMessage() and "unauthorized" in r.getMessage() for r in caplog.records)
