@@ -170,6 +170,12 @@ NEEDED = {
     ("", "events", "patch"),
     ("events.k8s.io", "events", "create"),
     ("cert-manager.io", "certificates/finalizers", "update"),
+    # the ingress-shim and gateway-shim keep the Certificates an Ingress or Gateway owns
+    ("cert-manager.io", "certificates", "create"),
+    ("cert-manager.io", "certificates", "update"),
+    ("cert-manager.io", "certificates", "delete"),
+    ("networking.k8s.io", "ingresses", "watch"),
+    ("gateway.networking.k8s.io", "gateways", "watch"),
 }
 
 
@@ -182,12 +188,17 @@ def test_no_wildcards_and_no_privilege_verbs() -> None:
     for rule in [r for d in DOCS if d["kind"] in ("ClusterRole", "Role") for r in d["rules"]]:
         assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"], rule
         assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"]), rule
-    # the controller never writes Certificates or Issuers themselves, only their status
+    # the controller never writes Issuers or requests themselves, only their status; the
+    # Certificates it writes are the shims' (and those only by name in one role)
     granted = _granted(_cluster_rules())
-    for resource in ("certificates", "issuers", "clusterissuers", "certificaterequests"):
+    for resource in ("issuers", "clusterissuers", "certificaterequests"):
         assert ("cert-manager.io", resource, "update") not in granted, resource
         assert ("cert-manager.io", resource, "patch") not in granted, resource
-    assert ("cert-manager.io", "certificates", "create") not in granted
+    writers = [
+        d["metadata"]["name"] for d in DOCS if d["kind"] == "ClusterRole" and not aggregated(d)
+        and ("cert-manager.io", "certificates", "update") in _granted(d["rules"])
+    ]
+    assert writers == ["certkeeper-controller-ingress-shim"]
 
 
 def test_bindings_join_defined_roles_to_the_controllers_service_account() -> None:

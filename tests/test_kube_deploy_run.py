@@ -210,11 +210,13 @@ def test_the_service_account_cannot_reach_beyond_its_roles(
         ("patch", "secrets", "", ""),
         ("create", "challenges", "acme.cert-manager.io", ""),
         ("create", "events", "", ""),
+        # the ingress-shim keeps the Certificates of annotated Ingresses
+        ("create", "certificates", "cert-manager.io", ""),
+        ("watch", "ingresses", "networking.k8s.io", ""),
     ]:
         assert allowed(verb, resource, group, sub), (verb, resource, sub)
     for verb, resource, group, sub in [
-        ("create", "certificates", "cert-manager.io", ""),
-        ("update", "certificates", "cert-manager.io", ""),
+        ("update", "gateways", "gateway.networking.k8s.io", ""),
         ("delete", "issuers", "cert-manager.io", ""),
         ("update", "orders", "acme.cert-manager.io", ""),
         ("create", "configmaps", "", ""),

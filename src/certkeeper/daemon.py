@@ -29,6 +29,7 @@ from .controllers.certificates.trigger import TriggerController
 from .controllers.issuers.readiness import IssuerReadinessController
 from .controllers.requests.approver import ApproverController
 from .controllers.requests.signing import SigningController
+from .controllers.shim import factories as shim_factories
 from .health import Health, start_health, stop_health
 from .issuers.base import Signer
 from .issuers.ca import CASigner
@@ -96,6 +97,19 @@ class DaemonOptions:
     metrics_listen_address: str | None = None
     #: HOST:PORT of /livez and /readyz for the kubelet's probes; None or '' disables it
     healthz_listen_address: str | None = None
+    #: Certificates from annotated Ingresses (on a cluster; a host keeps no Ingresses)
+    ingress_shim: bool = False
+    #: the gateway-shim, and HTTPRoutes for gatewayHTTPRoute solvers
+    enable_gateway_api: bool = False
+    #: the issuer of Ingresses annotated only with an auto-certificate annotation
+    default_issuer_name: str = ""
+    default_issuer_kind: str = "Issuer"
+    default_issuer_group: str = "cert-manager.io"
+    auto_certificate_annotations: list[str] = dataclasses.field(default_factory=lambda: ["kubernetes.io/tls-acme"])
+    #: annotations copied from an Ingress or Gateway to its Certificates
+    extra_certificate_annotations: list[str] = dataclasses.field(default_factory=list)
+    #: listener protocols besides HTTPS and TLS that get a Certificate
+    gateway_api_extra_protocols: list[str] = dataclasses.field(default_factory=list)
 
 
 def signers() -> dict[str, Signer]:
@@ -134,6 +148,7 @@ def controller_factories(opts: DaemonOptions) -> list[Callable[[Context], Contro
         factories.extend(acme_factories(opts))
     if opts.secrets_dir is not None:
         factories.extend(files_settings(opts).factories())
+    factories.extend(shim_factories(opts))
     return factories
 
 

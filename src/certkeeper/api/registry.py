@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..api.meta import Resource
 from .acme import Challenge, Order
 from .certificate import Certificate, CertificateRequest
+from .cluster import Gateway, HTTPRoute, Ingress, Pod, Service
 from .core import Namespace, Secret
 from .event import Event
 from .issuer import ClusterIssuer, Issuer
@@ -20,6 +21,10 @@ KINDS: list[type[Resource]] = [
     Challenge,
     Event,
 ]
+
+#: kinds of other APIs that only the Kubernetes backend watches (the shims' input and the
+#: HTTP-01 solver's objects); ``apply`` on a host skips them and SQLite never holds them
+CLUSTER_KINDS: list[type[Resource]] = [Ingress, Gateway, HTTPRoute, Pod, Service]
 
 
 def register(cls: type[Resource]) -> None:

@@ -117,6 +117,22 @@ def _host_ports(ctx: click.Context, param: click.Parameter, value: str | None) -
               help="Requests per second to the Kubernetes API (0: no limit).")
 @click.option("--kube-api-burst", type=click.IntRange(min=1), default=50, show_default=True,
               help="Requests above the rate allowed in a burst.")
+@click.option("--enable-gateway-api", is_flag=True,
+              help="Keep Certificates for annotated Gateways (gateway-shim) and answer gatewayHTTPRoute "
+                   "HTTP-01 solvers (needs the Gateway API CRDs).")
+@click.option("--default-issuer-name", default="", help="Issuer of Ingresses annotated only with "
+                                                          "kubernetes.io/tls-acme (ingress-shim).")
+@click.option("--default-issuer-kind", default="Issuer", show_default=True)
+@click.option("--default-issuer-group", default="cert-manager.io", show_default=True)
+@click.option("--auto-certificate-annotations", default="kubernetes.io/tls-acme", show_default=True,
+              callback=lambda _c, _p, v: [x.strip() for x in v.split(",") if x.strip()], metavar="A,...",
+              help="Ingress annotations that, when true, ask for a Certificate from the default issuer.")
+@click.option("--extra-certificate-annotations", default="", metavar="A,...",
+              callback=lambda _c, _p, v: [x.strip() for x in v.split(",") if x.strip()],
+              help="Annotations copied from an Ingress or Gateway to its Certificates.")
+@click.option("--gateway-api-extra-protocols", default="", metavar="P,...",
+              callback=lambda _c, _p, v: [x.strip() for x in v.split(",") if x.strip()],
+              help="Listener protocols besides HTTPS and TLS that get a Certificate.")
 @global_options()
 def run_cmd(**flags: Any) -> None:
     """Run the controllers in the foreground until SIGTERM or SIGINT."""
@@ -154,6 +170,8 @@ def _run(st: CliState, stop: threading.Event, flags: dict[str, Any]) -> int:
             "cached": True, "qps": qps, "burst": burst,
             "lease_namespace": lease_namespace, "namespace": st.namespace,
         }
+    # Ingresses are kept only in a cluster: the ingress-shim runs there, as in cert-manager
+    flags["ingress_shim"] = on_cluster
     # cert-manager's timings on a cluster; a host's store is local and fails over faster
     defaults = (60.0, 40.0, 15.0) if on_cluster else (15.0, 10.0, 5.0)
     for name, default in zip(("lease_duration", "lease_renew_deadline", "lease_retry_period"), defaults, strict=True):
