@@ -250,6 +250,10 @@ class CloudDNSStandIn(StandIn):
     def handle(self, r: Request) -> Reply:
         if r.path == "/token":
             return self._token(r)
+        if r.path == "/computeMetadata/v1/instance/service-accounts/default/token":  # the metadata server
+            if r.headers.get("metadata-flavor") != "Google":
+                return 403, {"error": "Missing Metadata-Flavor:Google header"}
+            return 200, {"access_token": self.token, "expires_in": 3599, "token_type": "Bearer"}
         if _bearer(r) != self.token:
             return 401, {"error": {"code": 401, "message": "Request had invalid authentication credentials.",
                                    "status": "UNAUTHENTICATED"}}
@@ -317,6 +321,12 @@ class AzureStandIn(StandIn):
         self.token = "eyJ.stand-in.token"
 
     def handle(self, r: Request) -> Reply:
+        if r.path == "/metadata/identity/oauth2/token":  # the instance metadata service (managed identity)
+            if r.headers.get("metadata") != "true":
+                return 400, {"error": "invalid_request", "error_description": "Required metadata header not specified"}
+            if r.query.get("resource") != f"{self.url}/" or r.query.get("client_id", self.client_id) != self.client_id:
+                return 400, {"error": "invalid_request", "error_description": "Identity not found"}
+            return 200, {"access_token": self.token, "token_type": "Bearer", "expires_in": "3599"}
         if r.path == f"/{self.tenant}/oauth2/v2.0/token":
             form = r.form()
             if form.get("client_id") != self.client_id or form.get("client_secret") != self.secret:

@@ -346,3 +346,28 @@ def test_bad_credentials_show_on_the_challenge(case: Case, tmp_path: Path, pebbl
     finally:
         daemon.close()
         front.close()
+
+
+@pytest.mark.parametrize("field_name", ["cloudDNS", "azureDNS"])
+def test_cluster_issuers_use_the_machine_identity(
+    field_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without credentials in the block, a ClusterIssuer asks the machine's metadata
+    service (GCE metadata server, Azure instance metadata) for a token."""
+    case = CASES[field_name](tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(case.stand_in.ca_path))
+    for name, val in case.env.items():
+        monkeypatch.setenv(name, val)
+    if field_name == "cloudDNS":
+        monkeypatch.setenv("CERTKEEPER_GCE_METADATA_URL",
+                           f"{case.stand_in.url}/computeMetadata/v1/instance/service-accounts/default/token")
+        block = {"project": "proj-1"}
+    else:
+        monkeypatch.setenv("CERTKEEPER_AZURE_IMDS_URL", f"{case.stand_in.url}/metadata/identity/oauth2/token")
+        block = {k: v for k, v in case.block.items() if k in ("subscriptionID", "resourceGroupName")}
+        block["managedIdentity"] = {"clientID": "client-1"}
+    provider = build_provider(field_name, block, case.context(ambient=True))
+    provider.present(FQDN, ZONE, value(1))
+    assert case.stand_in.records.get(FQDN) == [value(1)]
+    assert not any("token" in r.path and r.method == "POST" for r in case.stand_in.requests)
+    case.stand_in.close()

@@ -118,6 +118,8 @@ def test_role_is_assumed_through_sts(aws_env: MotoServer) -> None:
         (BLOCK, {}, False, r'route53: accessKeyIDSecretRef: secret "default/aws" has no key "key-id"'),
         ({"region": "us-east-1"}, KEYS, False, "ambient credentials are not allowed for an Issuer"),
         ({**BLOCK, "secretAccessKeySecretRef": None}, KEYS, False, "secretAccessKeySecretRef is required"),
+        ({"auth": {"kubernetes": {"serviceAccountRef": {"name": "dns"}}}, "role": "arn:aws:iam::1:role/x"}, {},
+         True, r"route53: auth.kubernetes.serviceAccountRef needs a token for a Kubernetes ServiceAccount"),
         ({**BLOCK, "hostedZoneID": None}, {**KEYS, ("aws", "secret"): b"  "}, False,
          'route53: secretAccessKeySecretRef: key "secret" of secret "aws" is empty'),
     ],

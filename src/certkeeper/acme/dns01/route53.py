@@ -154,6 +154,13 @@ def from_config(config: Mapping[str, Any], context: ProviderContext) -> Route53P
     except ImportError as e:
         raise DNS01Error("route53: the AWS SDK is not installed (pip install 'certkeeper[route53]')") from e
 
+    if (config.get("auth") or {}).get("kubernetes"):
+        raise DNS01Error(
+            "route53: auth.kubernetes.serviceAccountRef needs a token for a Kubernetes ServiceAccount, which "
+            "certkeeper cannot request yet; give the role with keys in Secrets (role plus accessKeyIDSecretRef/"
+            "secretAccessKeySecretRef) or use the environment's credentials (AWS_WEB_IDENTITY_TOKEN_FILE and "
+            "AWS_ROLE_ARN work there) with a ClusterIssuer"
+        )
     region = str(config.get("region") or DEFAULT_REGION)
     key_id = config.get("accessKeyID") or read_secret(context, "route53", config, "accessKeyIDSecretRef",
                                                       required=False)
