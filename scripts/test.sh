@@ -26,6 +26,9 @@ export PATH="$PWD/.venv/bin:$PATH"
 # the real Kubernetes control plane (kube-apiserver, kube-controller-manager, etcd) the
 # Kubernetes tests run against: built from the Go module proxy once, then cached
 bash scripts/build-testcluster.sh >/dev/null
+# kubectl, for the webhook tests' `kubectl apply` (PATH's, or built at the same pin)
+KUBECTL="$(bash scripts/build-kubectl.sh)"
+export KUBECTL
 # the current Pebble (profiles, ARI) from the Go module proxy, cached by its pin
 bash scripts/build-pebble.sh >/dev/null
 ruff check src tests bench

@@ -16,6 +16,7 @@ from .run import run_cmd
 from .state import CliState, global_options, server_error
 from .status import status_group
 from .wait import wait_cmd
+from .webhook import webhook_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,7 +37,7 @@ def version_cmd() -> None:
 
 for command in (
     run_cmd, apply_cmd, get_cmd, describe_cmd, delete_cmd, wait_cmd,
-    status_group, renew_cmd, approve_cmd, deny_cmd, inspect_group,
+    status_group, renew_cmd, approve_cmd, deny_cmd, inspect_group, webhook_cmd,
 ):
     cli.add_command(command)
 
