@@ -202,7 +202,7 @@ def nameless_certificate(namespace: str) -> dict[str, Any]:
     }
 
 
-def wait_enforced(plane: ControlPlane, namespace: str, timeout: float = 60) -> str:
+def wait_enforced(plane: ControlPlane, namespace: str, timeout: float = 120) -> str:
     """Until the API server calls the webhook (its configuration informer is eventually
     consistent): a dry-run create that only the webhook refuses. Returns the message."""
     client = admin_client(plane)

@@ -425,3 +425,32 @@ def test_certkeeper_approve_works_for_an_authorised_user(hooked: Hooked, request
         assert not (admin.json("GET", f"{_crs(ns)}/by-cli-refused").get("status") or {}).get("conditions")
     finally:
         admin.close()
+
+
+def _served_serial(hooked: Hooked) -> int:
+    import socket
+
+    ctx = ssl.create_default_context(cafile=str(hooked.ca))
+    with socket.create_connection(("127.0.0.1", hooked.webhook.port), timeout=10) as s, \
+            ctx.wrap_socket(s, server_hostname="127.0.0.1") as tls:
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def test_renewed_certificate_files_are_served_without_a_restart(hooked: Hooked) -> None:
+    assert hooked.plane.ca is not None
+    cert_path, key_path = hooked.folder / "serving.crt", hooked.folder / "serving.key"
+    before = _served_serial(hooked)
+    assert before == x509.load_pem_x509_certificate(cert_path.read_bytes()).serial_number
+    staging = hooked.folder / "next"
+    staging.mkdir()
+    new_cert, new_key = hooked.plane.ca.issue(staging, "serving", "certkeeper-webhook", server_names=["127.0.0.1"])
+    new_cert.replace(cert_path)  # for a moment the key does not match: the old pair stays served
+    assert _served_serial(hooked) == before
+    new_key.replace(key_path)
+    after = _served_serial(hooked)
+    assert after == x509.load_pem_x509_certificate(cert_path.read_bytes()).serial_number != before
+    assert hooked.webhook.proc.poll() is None
+    # and the API server still reaches the webhook through it
+    wait_enforced(hooked.plane, hooked.namespace)
