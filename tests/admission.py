@@ -122,7 +122,8 @@ def _rules() -> list[dict[str, Any]]:
     ]
 
 
-def configurations(url: str, ca_bundle: bytes | None, selector_value: str, name: str) -> tuple[dict[str, Any], ...]:
+def configurations(url: str, ca_bundle: bytes | None, selector_value: str, name: str,
+                   annotations: dict[str, str] | None = None) -> tuple[dict[str, Any], ...]:
     """The two configurations deploy/ installs, pointed at ``url`` (the Service there)."""
     out = []
     for kind, path in (("ValidatingWebhookConfiguration", "/validate"), ("MutatingWebhookConfiguration", "/mutate")):
@@ -144,7 +145,7 @@ def configurations(url: str, ca_bundle: bytes | None, selector_value: str, name:
         out.append({
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": kind,
-            "metadata": {"name": name},
+            "metadata": {"name": name, "annotations": annotations or {}},
             "webhooks": [hook],
         })
     return tuple(out)

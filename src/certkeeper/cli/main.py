@@ -9,6 +9,7 @@ import click
 from .. import __version__
 from ..store import StoreError
 from .apply import apply_cmd, delete_cmd
+from .cainjector import cainjector_cmd
 from .cmctl import approve_cmd, deny_cmd, renew_cmd
 from .get import describe_cmd, get_cmd
 from .inspect import inspect_group
@@ -37,7 +38,7 @@ def version_cmd() -> None:
 
 for command in (
     run_cmd, apply_cmd, get_cmd, describe_cmd, delete_cmd, wait_cmd,
-    status_group, renew_cmd, approve_cmd, deny_cmd, inspect_group, webhook_cmd,
+    status_group, renew_cmd, approve_cmd, deny_cmd, inspect_group, webhook_cmd, cainjector_cmd,
 ):
     cli.add_command(command)
 

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from .logs import configure_logging
+from .run import _duration
 from .state import CliState, fail, global_options, state
 
 
@@ -29,6 +30,14 @@ from .state import CliState, fail, global_options, state
               help="Serving certificate (PEM chain), read again whenever it changes.")
 @click.option("--tls-private-key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Its private key (PEM), read again whenever it changes.")
+@click.option("--dynamic-serving-ca-secret-name", default=None, metavar="NAME",
+              help="Keep a CA in this Secret and serve a certificate it signs (instead of the files).")
+@click.option("--dynamic-serving-ca-secret-namespace", default=None, metavar="NAMESPACE",
+              help="Namespace of that Secret.")
+@click.option("--dynamic-serving-dns-names", multiple=True, metavar="NAME[,NAME]",
+              help="Names (and IP addresses) of the dynamic serving certificate, e.g. the Service's DNS names.")
+@click.option("--dynamic-serving-leaf-duration", default="168h", show_default=True, callback=_duration,
+              help="Lifetime of the dynamic serving certificate; it is signed again after two thirds.")
 @click.option("--kube-api-qps", type=click.FloatRange(min=0), default=20.0, show_default=True,
               help="Requests per second to the Kubernetes API (0: no limit).")
 @click.option("--kube-api-burst", type=click.IntRange(min=1), default=50, show_default=True)
@@ -63,22 +72,47 @@ def _client(st: CliState, qps: float, burst: int) -> Any:
 
 
 def _serve(st: CliState, stop: threading.Event, flags: dict[str, Any]) -> None:
+    from ..store.base import StoreError
     from ..webhook.admission import Admitter
     from ..webhook.approval import SubjectAccessReviewer
     from ..webhook.server import WebhookServer
-    from ..webhook.tls import FileCertificate
+    from ..webhook.tls import CertificateSource, FileCertificate
 
     log = logging.getLogger("certkeeper.webhook")
     cert_file, key_file = flags["tls_cert_file"], flags["tls_private_key_file"]
+    ca_name, ca_namespace = flags["dynamic_serving_ca_secret_name"], flags["dynamic_serving_ca_secret_namespace"]
+    dns_names = [n.strip() for v in flags["dynamic_serving_dns_names"] for n in v.split(",") if n.strip()]
     if (cert_file is None) != (key_file is None):
         raise click.UsageError("--tls-cert-file and --tls-private-key-file go together")
-    if cert_file is None:
-        raise click.UsageError("a serving certificate is needed: --tls-cert-file and --tls-private-key-file")
+    if cert_file is not None and ca_name:
+        raise click.UsageError("either --tls-cert-file/--tls-private-key-file or --dynamic-serving-ca-secret-name")
+    if cert_file is None and not ca_name:
+        raise click.UsageError("a serving certificate is needed: --tls-cert-file and --tls-private-key-file, "
+                               "or --dynamic-serving-ca-secret-name")
+    if ca_name and (not ca_namespace or not dns_names):
+        raise click.UsageError("--dynamic-serving-ca-secret-name needs --dynamic-serving-ca-secret-namespace "
+                               "and --dynamic-serving-dns-names")
     client = _client(st, flags["kube_api_qps"], flags["kube_api_burst"])
-    try:
-        certificates = FileCertificate(cert_file, key_file)
-    except (OSError, ValueError) as e:
-        fail(f"error: cannot load the serving certificate: {e}")
+    certificates: CertificateSource
+    if ca_name:
+        from ..webhook.dynamic import DynamicServing
+
+        if client is None:
+            fail("error: the dynamic serving CA lives in a Secret: --kubeconfig, KUBECONFIG or a Pod's service "
+                 "account is needed")
+        dynamic = DynamicServing(client, ca_namespace, ca_name, dns_names,
+                                 leaf_duration=flags["dynamic_serving_leaf_duration"])
+        try:
+            dynamic.refresh()
+        except StoreError as e:
+            fail(f"error: cannot set up the serving CA in Secret {ca_namespace}/{ca_name}: {e}")
+        threading.Thread(target=dynamic.run, args=(stop,), name="dynamic-serving", daemon=True).start()
+        certificates = dynamic
+    else:
+        try:
+            certificates = FileCertificate(cert_file, key_file)
+        except (OSError, ValueError) as e:
+            fail(f"error: cannot load the serving certificate: {e}")
     authorizer = SubjectAccessReviewer(client) if client is not None else None
     if authorizer is None:
         log.warning("no cluster configured: approvals of CertificateRequests will be refused")
