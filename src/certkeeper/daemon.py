@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .controllers.certificates.issuing import IssuingController
 from .controllers.certificates.keymanager import KeyManagerController
 from .controllers.certificates.readiness import ReadinessController
@@ -97,6 +98,15 @@ class DaemonOptions:
     metrics_listen_address: str | None = None
     #: HOST:PORT of /livez and /readyz for the kubelet's probes; None or '' disables it
     healthz_listen_address: str | None = None
+    #: answer HTTP-01 with solver Pods, Services and Ingresses/HTTPRoutes (a cluster)
+    #: instead of the built-in responder or the webroot (a host)
+    http01_solver_pods: bool = False
+    acme_http01_solver_image: str = f"localhost/certkeeper:{__version__}"
+    acme_http01_solver_resource_request_cpu: str = "10m"
+    acme_http01_solver_resource_request_memory: str = "64Mi"
+    acme_http01_solver_resource_limits_cpu: str = "100m"
+    acme_http01_solver_resource_limits_memory: str = "64Mi"
+    acme_http01_solver_run_as_non_root: bool = True
     #: Certificates from annotated Ingresses (on a cluster; a host keeps no Ingresses)
     ingress_shim: bool = False
     #: the gateway-shim, and HTTPRoutes for gatewayHTTPRoute solvers

@@ -8,6 +8,7 @@ import click
 
 from .. import __version__
 from ..store import StoreError
+from .acmesolver import acmesolver_cmd
 from .apply import apply_cmd, delete_cmd
 from .cainjector import cainjector_cmd
 from .cmctl import approve_cmd, deny_cmd, renew_cmd
@@ -41,6 +42,8 @@ for command in (
     status_group, renew_cmd, approve_cmd, deny_cmd, inspect_group, webhook_cmd, cainjector_cmd,
 ):
     cli.add_command(command)
+# the program of an HTTP-01 solver Pod
+cli.add_command(acmesolver_cmd)
 
 
 def main() -> None:

@@ -117,6 +117,14 @@ def _host_ports(ctx: click.Context, param: click.Parameter, value: str | None) -
               help="Requests per second to the Kubernetes API (0: no limit).")
 @click.option("--kube-api-burst", type=click.IntRange(min=1), default=50, show_default=True,
               help="Requests above the rate allowed in a burst.")
+@click.option("--acme-http01-solver-image", default=None, metavar="IMAGE",
+              help="Image of the HTTP-01 solver Pods in a cluster (default: this version's certkeeper image).")
+@click.option("--acme-http01-solver-resource-request-cpu", default="10m", show_default=True)
+@click.option("--acme-http01-solver-resource-request-memory", default="64Mi", show_default=True)
+@click.option("--acme-http01-solver-resource-limits-cpu", default="100m", show_default=True)
+@click.option("--acme-http01-solver-resource-limits-memory", default="64Mi", show_default=True)
+@click.option("--acme-http01-solver-run-as-non-root", type=click.BOOL, default=True, show_default=True,
+              metavar="BOOL", help="Run the solver Pods with runAsNonRoot.")
 @click.option("--enable-gateway-api", is_flag=True,
               help="Keep Certificates for annotated Gateways (gateway-shim) and answer gatewayHTTPRoute "
                    "HTTP-01 solvers (needs the Gateway API CRDs).")
@@ -172,6 +180,10 @@ def _run(st: CliState, stop: threading.Event, flags: dict[str, Any]) -> int:
         }
     # Ingresses are kept only in a cluster: the ingress-shim runs there, as in cert-manager
     flags["ingress_shim"] = on_cluster
+    # HTTP-01: solver Pods in a cluster, the built-in responder or a webroot on a host
+    flags["http01_solver_pods"] = on_cluster
+    if flags["acme_http01_solver_image"] is None:
+        flags.pop("acme_http01_solver_image")
     # cert-manager's timings on a cluster; a host's store is local and fails over faster
     defaults = (60.0, 40.0, 15.0) if on_cluster else (15.0, 10.0, 5.0)
     for name, default in zip(("lease_duration", "lease_renew_deadline", "lease_retry_period"), defaults, strict=True):

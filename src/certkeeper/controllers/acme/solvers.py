@@ -291,6 +291,21 @@ class DNS01Solver:
 def solver_for(ctx: Context, ch: Challenge) -> Solver:
     if ch.spec.type == CHALLENGE_DNS01:
         return DNS01Solver(ctx)
+    opts = daemon_options(ctx)
+    if opts.http01_solver_pods:
+        from .podsolver import ClusterHTTP01Solver, SolverPodSettings  # noqa: PLC0415 - cluster only
+
+        settings = SolverPodSettings(
+            image=opts.acme_http01_solver_image,
+            request_cpu=opts.acme_http01_solver_resource_request_cpu,
+            request_memory=opts.acme_http01_solver_resource_request_memory,
+            limit_cpu=opts.acme_http01_solver_resource_limits_cpu,
+            limit_memory=opts.acme_http01_solver_resource_limits_memory,
+            run_as_non_root=opts.acme_http01_solver_run_as_non_root,
+            self_check_port=opts.http01_self_check_port or 80,
+            nameservers=tuple(opts.acme_http01_solver_nameservers),
+        )
+        return ClusterHTTP01Solver(ctx, settings, gateway_api=opts.enable_gateway_api)
     return HTTP01Solver(ctx)
 
 

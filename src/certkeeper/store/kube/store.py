@@ -40,6 +40,11 @@ UNWATCHED = {Event.KIND, Namespace.KIND}
 FAO_SELECTOR = f"{c.LABEL_FAO}=true"
 UNMANAGED_SELECTOR = f"{c.LABEL_FAO}!=true"
 
+#: kinds certkeeper only reads as the HTTP-01 solver's own objects: cached by that label
+#: only (cert-manager's filtered Pod and Service caches), never every Pod of a cluster
+SOLVER_ONLY = {"Pod", "Service", "HTTPRoute"}
+SOLVER_SELECTOR = "acme.cert-manager.io/http01-solver=true"
+
 _SYSTEM_ON_CREATE = ("resourceVersion", "uid", "creationTimestamp", "generation", "deletionTimestamp",
                      "deletionGracePeriodSeconds", "selfLink")
 
@@ -92,6 +97,8 @@ class KubeStore:
                             label_selector=UNMANAGED_SELECTOR, metadata_only=True,
                         ),
                     ]
+                elif cls.KIND in SOLVER_ONLY:
+                    found = [Informer(self.client, cls, self._fanout, namespace=scope, label_selector=SOLVER_SELECTOR)]
                 else:
                     found = [Informer(self.client, cls, self._fanout, namespace=scope)]
                 for inf in found:
