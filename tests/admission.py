@@ -76,7 +76,7 @@ class Webhook(Program):
             ["--kubeconfig", str(kubeconfig), "webhook", "--listen-address", "127.0.0.1",
              "--secure-port", str(self.port), *args]
         )
-        if not self.wait_for("serving the admission webhook", 60):
+        if not self.wait_for("serving the admission webhook", 120):
             self.stop()
             raise RuntimeError("the webhook did not start:\n" + self.log())
 

@@ -128,3 +128,148 @@ def _served_issuer_ok(port: int, ca_pem: bytes) -> bool:
     except ssl.SSLError:
         return False
     return True
+
+
+def _ca_pem(cn: str) -> bytes:
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _secret(namespace: str, name: str, ca: bytes, annotations: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace,
+                                                               "annotations": annotations},
+            "data": {"ca.crt": base64.b64encode(ca).decode()}}
+
+
+def _hook_config(kind: str, name: str, annotations: dict[str, str]) -> dict[str, Any]:
+    """A configuration that matches nothing (a group no one serves): only its caBundle matters."""
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": kind,
+        "metadata": {"name": name, "annotations": annotations},
+        "webhooks": [{
+            "name": "nothing.certkeeper.test", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+            "failurePolicy": "Ignore", "clientConfig": {"url": "https://127.0.0.1:1/none"},
+            "rules": [{"apiGroups": ["nothing.certkeeper.test"], "apiVersions": ["v1"],
+                       "operations": ["CREATE"], "resources": ["things"]}],
+        }],
+    }
+
+
+def _conversion_crd(name_suffix: str, annotations: dict[str, str]) -> dict[str, Any]:
+    group = f"{name_suffix}.certkeeper.test"
+    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"things.{group}", "annotations": annotations},
+        "spec": {
+            "group": group, "scope": "Namespaced",
+            "names": {"plural": "things", "singular": "thing", "kind": "Thing"},
+            "versions": [{"name": "v1", "served": True, "storage": True, "schema": schema},
+                         {"name": "v2", "served": True, "storage": False, "schema": schema}],
+            "conversion": {"strategy": "Webhook", "webhook": {
+                "conversionReviewVersions": ["v1"],
+                "clientConfig": {"url": "https://127.0.0.1:1/convert"}}},
+        },
+    }
+
+
+def _apiservice(name_suffix: str, annotations: dict[str, str]) -> dict[str, Any]:
+    group = f"{name_suffix}.certkeeper.test"
+    return {
+        "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+        "metadata": {"name": f"v1.{group}", "annotations": annotations},
+        "spec": {"group": group, "version": "v1", "groupPriorityMinimum": 100, "versionPriority": 10,
+                 "service": {"namespace": "default", "name": "nowhere", "port": 443}},
+    }
+
+
+@pytest.mark.timeout(300)
+def test_every_target_kind_from_every_source(kube_cluster: ControlPlane, injector: Program) -> None:
+    assert kube_cluster.ca is not None
+    ns = labelled_namespace(kube_cluster, "none", prefix="inj")
+    tag = secrets.token_hex(3)
+    direct, unmarked, from_cert = _ca_pem("direct"), _ca_pem("unmarked"), _ca_pem("from-certificate")
+    client = admin_client(kube_cluster)
+    reg = "/apis/admissionregistration.k8s.io/v1"
+    created: list[str] = []
+    try:
+        client.json("POST", f"/api/v1/namespaces/{ns}/secrets",
+                    _secret(ns, "direct", direct, {"cert-manager.io/allow-direct-injection": "true"}))
+        client.json("POST", f"/api/v1/namespaces/{ns}/secrets", _secret(ns, "unmarked", unmarked, {}))
+        # the Secret a Certificate's issuance leaves (written here: the issuance is the
+        # bootstrap test's subject, and this one is about the injector's sources)
+        client.json("POST", f"/api/v1/namespaces/{ns}/secrets",
+                    _secret(ns, "serving-tls", from_cert, {"cert-manager.io/certificate-name": "serving"}))
+        client.json("POST", f"/apis/cert-manager.io/v1/namespaces/{ns}/certificates", {
+            "apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "serving"},
+            "spec": {"secretName": "serving-tls", "dnsNames": ["x.example.com"], "issuerRef": {"name": "ca"}}})
+        objects = [
+            (f"{reg}/validatingwebhookconfigurations", _hook_config(
+                "ValidatingWebhookConfiguration", f"from-secret-{tag}",
+                {"cert-manager.io/inject-ca-from-secret": f"{ns}/direct"})),
+            (f"{reg}/mutatingwebhookconfigurations", _hook_config(
+                "MutatingWebhookConfiguration", f"from-certificate-{tag}",
+                {"cert-manager.io/inject-ca-from": f"{ns}/serving"})),
+            (f"{reg}/validatingwebhookconfigurations", _hook_config(
+                "ValidatingWebhookConfiguration", f"unmarked-{tag}",
+                {"cert-manager.io/inject-ca-from-secret": f"{ns}/unmarked"})),
+            ("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+             _conversion_crd(f"conv{tag}", {"cert-manager.io/inject-apiserver-ca": "true"})),
+            ("/apis/apiregistration.k8s.io/v1/apiservices",
+             _apiservice(f"agg{tag}", {"cert-manager.io/inject-ca-from-secret": f"{ns}/direct"})),
+        ]
+        for path, doc in objects:
+            client.json("POST", path, doc)
+            created.append(f"{path}/{doc['metadata']['name']}")
+
+        def bundle(i: int) -> bytes:
+            obj = client.json("GET", created[i])
+            if "webhooks" in obj:
+                value = obj["webhooks"][0]["clientConfig"].get("caBundle", "")
+            elif obj["kind"] == "CustomResourceDefinition":
+                value = obj["spec"]["conversion"]["webhook"]["clientConfig"].get("caBundle", "")
+            else:
+                value = obj["spec"].get("caBundle", "")
+            return base64.b64decode(value)
+
+        _wait("every target injected", lambda: [bundle(i) for i in (0, 1, 3, 4)] == [
+            direct, from_cert, kube_cluster.ca.cert_path.read_bytes(), direct])  # type: ignore[union-attr]
+        # a Secret that did not opt in is never copied anywhere
+        _wait("the refusal logged", lambda: "does not allow injection" in injector.log())
+        assert bundle(2) == b""
+        # the CA changes: injected again
+        rotated = _ca_pem("direct-2")
+        secret = client.json("GET", f"/api/v1/namespaces/{ns}/secrets/direct")
+        secret["data"]["ca.crt"] = base64.b64encode(rotated).decode()
+        client.json("PUT", f"/api/v1/namespaces/{ns}/secrets/direct", secret)
+        _wait("the rotated CA injected", lambda: bundle(0) == rotated and bundle(4) == rotated)
+    finally:
+        for path in reversed(created):  # an unavailable APIService must not outlive the test
+            client.request("DELETE", path)
+        client.close()
+
+
+def test_a_second_injector_waits_and_takes_over(kube_cluster: ControlPlane, injector: Program) -> None:
+    lease_ns = next(a for a in injector.proc.args if isinstance(a, str) and a.startswith("lease-"))  # type: ignore[union-attr]
+    standby = Program(["--kubeconfig", str(kube_cluster.kubeconfig), "cainjector",
+                       "--leader-election-namespace", lease_ns, "--leader-election-lease-duration", "6s",
+                       "--leader-election-renew-deadline", "4s", "--leader-election-retry-period", "1s"])
+    try:
+        assert standby.wait_for("waiting for lease", 60), standby.log()
+        assert not standby.wait_for("acquired lease", 3)  # the leader renews every second
+        assert injector.stop() == 0  # a clean stop releases the lease
+        assert standby.wait_for("acquired lease certkeeper-cainjector", 30), standby.log()
+    finally:
+        assert standby.stop() == 0, standby.log()

@@ -454,3 +454,45 @@ def test_renewed_certificate_files_are_served_without_a_restart(hooked: Hooked) 
     assert hooked.webhook.proc.poll() is None
     # and the API server still reaches the webhook through it
     wait_enforced(hooked.plane, hooked.namespace)
+
+
+def test_200_concurrent_reviews_all_answered(hooked: Hooked) -> None:
+    """200 clients at once, each on its own connection (bench/webhook_load.py measures the
+    latency); every review gets its verdict and the webhook stays up."""
+    import http.client
+    import threading
+
+    ctx = ssl.create_default_context(cafile=str(hooked.ca))
+    good = review({"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+                   "metadata": {"name": "web", "namespace": hooked.namespace},
+                   "spec": {"secretName": "web-tls", "dnsNames": ["web.example.com"], "issuerRef": {"name": "ca"}}})
+    bad = review({"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+                  "metadata": {"name": "web", "namespace": hooked.namespace},
+                  "spec": {"secretName": "web-tls", "issuerRef": {"name": "ca"}}})
+    answers: list[tuple[int, bool | None]] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(200)
+
+    def one(i: int) -> None:
+        barrier.wait()
+        try:
+            conn = http.client.HTTPSConnection("127.0.0.1", hooked.webhook.port, context=ctx, timeout=60)
+            conn.request("POST", "/validate", good if i % 2 else bad, {"Content-Type": "application/json"})
+            allowed = json.loads(conn.getresponse().read())["response"]["allowed"]
+            conn.close()
+        except Exception as e:  # counted: the assertion below names them
+            with lock:
+                errors.append(f"{type(e).__name__}: {e}")
+            return
+        with lock:
+            answers.append((i, allowed))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    assert sorted(answers) == [(i, bool(i % 2)) for i in range(200)]
+    assert _healthy(hooked)
