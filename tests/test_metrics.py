@@ -21,8 +21,11 @@ from certkeeper.store.sqlite import SqliteStore
 
 from .daemons import CLI
 from .harness import CA_SETUP, Harness, leaf_certificate
+from .kubecluster import ControlPlane
 from .test_cli_run import _cli, daemon
 from .test_cli_support import ISSUER_AND_CERT
+
+pytest_plugins = ["tests.kubecluster"]
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -158,6 +161,29 @@ def test_existing_objects_are_primed_at_start(harness: Harness) -> None:
         assert scrape(server.port)[exp] == harness.leaf("web").not_valid_after_utc.timestamp()
     finally:
         server.stop()
+
+
+def test_api_requests_are_counted_on_a_cluster_only(harness: Harness, kube_cluster: ControlPlane, tmp_path: Path) -> None:
+    """The count is the store client's own: every request it sends shows, nothing else."""
+    requests_total = key("certkeeper_kubernetes_api_requests_total")
+    served_host = start_metrics(harness.manager, "127.0.0.1:0")
+    assert served_host is not None
+    try:
+        assert requests_total not in scrape(served_host.port)  # SQLite: no API server
+    finally:
+        served_host.stop()
+    h = Harness(tmp_path / "kube", cluster=kube_cluster)
+    server = start_metrics(h.manager, "127.0.0.1:0")
+    assert server is not None
+    try:
+        before = scrape(server.port)[requests_total]
+        assert before == h.store.client.requests_made > 0  # the lists and watches of the start
+        h.apply(CA_SETUP)
+        after = scrape(server.port)[requests_total]
+        assert after == h.store.client.requests_made >= before + 3  # one create per object at least
+    finally:
+        server.stop()
+        h.close()
 
 
 def test_run_serves_the_expiration_of_an_issued_certificate(tmp_path: Path) -> None:

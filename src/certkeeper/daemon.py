@@ -36,6 +36,7 @@ from .issuers.base import Signer
 from .issuers.ca import CASigner
 from .issuers.selfsigned import SelfSignedSigner
 from .metrics import start_metrics, stop_metrics
+from .metrics.collectors import api_requests_made
 from .runtime.clock import Clock, RealClock
 from .runtime.controller import Context, Controller, EventRecorder, Options
 from .runtime.events import EventSink
@@ -306,5 +307,9 @@ def _run_leader(store: Store, opts: DaemonOptions, stop: threading.Event, lock: 
         manager.stop()
         if opts.leader_elect:
             lease.release()
-        log.info("stopped")
+        made = api_requests_made(store)
+        if made is None:
+            log.info("stopped")
+        else:
+            log.info("stopped after %d requests to the Kubernetes API", made)
     return 0

@@ -4,8 +4,9 @@ nothing is updated on the controllers' path and deleted objects simply stop appe
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..runtime.manager import Manager
@@ -62,6 +63,31 @@ class ControllerCollector(Collector):
             errors.add_sample(errors.name, {"controller": name}, n)
         yield calls
         yield errors
+
+
+def api_requests_made(store: Any) -> int | None:
+    """How many requests the store's Kubernetes client has sent, or None on a store that
+    talks to no API server (the host's SQLite)."""
+    made = getattr(getattr(store, "client", None), "requests_made", None)
+    return made if isinstance(made, int) else None
+
+
+class ApiRequestCollector(Collector):
+    """Every request this process sent to the Kubernetes API server, watches and lists
+    included: what shows that an idle controller does not poll (its rate is then the
+    watches' renewals and the Lease's)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def collect(self) -> Iterator[Metric]:
+        made = api_requests_made(self._store)
+        if made is not None:
+            yield CounterMetricFamily(
+                "certkeeper_kubernetes_api_requests",
+                "Requests sent to the Kubernetes API server by this process (watches and lists included).",
+                value=made,
+            )
 
 
 class ResourceCollector(Collector):

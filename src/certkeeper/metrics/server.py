@@ -17,7 +17,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from ..runtime.manager import Manager
 from ..store.base import StoreError
-from .collectors import ClockCollector, ControllerCollector, ResourceCollector
+from .collectors import ApiRequestCollector, ClockCollector, ControllerCollector, ResourceCollector
 from .table import MetricsTable
 
 log = logging.getLogger("certkeeper.metrics")
@@ -38,6 +38,7 @@ class MetricsServer:
         self.registry.register(ClockCollector(manager))
         self.registry.register(ControllerCollector(manager))
         self.registry.register(ResourceCollector(self.table))
+        self.registry.register(ApiRequestCollector(manager.ctx.store))
         self._store = manager.ctx.store
         self._server: Any = None
         self._thread: threading.Thread | None = None
