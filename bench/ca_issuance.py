@@ -107,13 +107,19 @@ def raw_crypto(count: int) -> list[float]:
 # -- the daemon ------------------------------------------------------------------------
 
 class Daemon:
-    def __init__(self, store_path: Path, log_path: Path) -> None:
-        env = {**os.environ, "CERTKEEPER_STORE": str(store_path)}
+    """``certkeeper run`` on the SQLite store at ``store_path``, or with ``argv`` (the
+    arguments after ``python -m certkeeper``) on whatever they name."""
+
+    def __init__(self, store_path: Path | None, log_path: Path, argv: list[str] | None = None) -> None:
+        env = {**os.environ}
+        if store_path is not None:
+            env["CERTKEEPER_STORE"] = str(store_path)
         self.log_path = log_path
         self.log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "certkeeper", "run"], env=env, stdout=self.log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "certkeeper", *(argv or ["run"])], env=env, stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
 
     def status(self, field: str) -> int:
@@ -133,6 +139,8 @@ class Daemon:
         while time.monotonic() < end:
             if text in self.log_path.read_text(errors="replace"):
                 return time.monotonic() - self.started
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the daemon exited with {self.proc.returncode} before logging {text!r}")
             time.sleep(0.01)
         raise TimeoutError(text)
 
@@ -186,7 +194,9 @@ def issue(store: SqliteStore, count: int) -> float:
     return time.perf_counter() - t
 
 
-def throughput(count: int, work: Path) -> None:
+def host_throughput(count: int, work: Path) -> tuple[float, int]:
+    """Issue ``count`` leaves through a daemon on a fresh SQLite store in ``work``:
+    (seconds from the first create to the last Ready, the daemon's VmHWM in kB)."""
     store = SqliteStore(work / "store.db")
     setup(store)
     daemon = Daemon(work / "store.db", work / "daemon.log")
@@ -197,6 +207,11 @@ def throughput(count: int, work: Path) -> None:
     finally:
         daemon.stop()
         store.close()
+    return elapsed, peak_kb
+
+
+def throughput(count: int, work: Path) -> None:
+    elapsed, peak_kb = host_throughput(count, work)
     raw = raw_crypto(count)
     daemon_per_cert = elapsed / count
     raw_median = statistics.median(raw)
