@@ -228,9 +228,12 @@ def check_issued(store: KubeStore, names: list[str], sample: int = 20) -> int:
     return checked
 
 
-def create_unrelated_secrets(plane: ControlPlane, count: int, size: int, threads: int = 16) -> float:
+def create_unrelated_secrets(
+    plane: ControlPlane, count: int, size: int, timeout: float, threads: int = 16
+) -> tuple[int, float]:
     """``count`` Opaque Secrets of ``size`` random bytes, not labelled as certkeeper's, in
-    their own namespace; created by the admin in parallel. Returns the seconds it took."""
+    their own namespace; created by the admin in parallel, until ``timeout`` seconds have
+    passed. Returns how many were created and the seconds it took."""
     create_namespace(plane, UNRELATED, isolated=False)
     clients = [admin_client(plane) for _ in range(threads)]
     local = threading.local()
@@ -238,7 +241,12 @@ def create_unrelated_secrets(plane: ControlPlane, count: int, size: int, threads
     lock = threading.Lock()
     path = f"/api/v1/namespaces/{UNRELATED}/secrets"
 
+    end = time.monotonic() + timeout
+    made = [0] * threads
+
     def one(i: int) -> None:
+        if time.monotonic() > end:
+            return
         if not hasattr(local, "client"):
             with lock:
                 local.client = clients[next(pool_ids)]
@@ -248,6 +256,7 @@ def create_unrelated_secrets(plane: ControlPlane, count: int, size: int, threads
             "data": {"blob": base64.b64encode(os.urandom(size)).decode()},
         }
         local.client.json("POST", path, body)
+        made[clients.index(local.client)] += 1
 
     t = time.perf_counter()
     try:
@@ -255,7 +264,7 @@ def create_unrelated_secrets(plane: ControlPlane, count: int, size: int, threads
     finally:
         for c in clients:
             c.close()
-    return time.perf_counter() - t
+    return sum(made), time.perf_counter() - t
 
 
 # -- 1: throughput ----------------------------------------------------------------------------
@@ -342,7 +351,7 @@ def measure_start(daemon: KubeDaemon, label: str) -> tuple[float, float, int]:
 
 def idle(
     ready: int, secrets: int, secret_bytes: int, window: float, work: Path, qps: float, extra: list[str],
-    setup_extra: list[str], setup_timeout: float,
+    setup_extra: list[str], setup_timeout: float, secrets_timeout: float,
 ) -> None:
     plane, client, store = start_cluster(work)
     watch: ReadyWatch | None = None
@@ -352,6 +361,10 @@ def idle(
         daemon = KubeDaemon(plane, work / "daemon-1.log", qps, setup_extra)
         watch = ReadyWatch(client)
         watch.wait({"ca"}, timeout=120)
+        daemon.wait_for_log("initial sync done", timeout=600)
+        base_rss = daemon.status("VmRSS")
+        print(f"empty cluster (the CA only): resident memory after the initial sync : {base_rss / 1024:.0f} MB",
+              flush=True)
         t = time.perf_counter()
         names = create_leaves(store, 0, ready)
         try:
@@ -391,10 +404,12 @@ def idle(
         print(f"{ready} Ready: API server, every client    : {sum(delta.values())} ({a1 - a0} of them this script's "
               f"scrape); by verb and resource: {show_requests(delta)}")
         print(f"{ready} Ready: idle CPU                    : {100 * (cpu1 - cpu0) / (t1 - t0):.3f} % of a core")
-        print(f"{ready} Ready: resident memory at the end  : {rss / 1024:.0f} MB (target < 300 MB)", flush=True)
+        print(f"{ready} Ready: resident memory at the end  : {rss / 1024:.0f} MB (target < 300 MB); "
+              f"{(rss - base_rss) * 1024 / max(ready, 1):.0f} bytes per Ready Certificate above the empty cluster's",
+              flush=True)
 
         if secrets:
-            took = create_unrelated_secrets(plane, secrets, secret_bytes)
+            secrets, took = create_unrelated_secrets(plane, secrets, secret_bytes, secrets_timeout)
             print(f"created {secrets} unrelated Secrets of {secret_bytes} random bytes in {took:.1f} s "
                   f"({secrets / took:.0f}/s)", flush=True)
             daemon = KubeDaemon(plane, work / "daemon-3.log", qps, extra)
@@ -429,6 +444,8 @@ def main() -> None:
     parser.add_argument("--setup-timeout", type=float, default=0,
                         help="seconds the --ready certificates may take; those not Ready by then are deleted "
                              "(default: the count in seconds, at least 1800)")
+    parser.add_argument("--secrets-timeout", type=float, default=3600,
+                        help="stop creating unrelated Secrets after this many seconds and go on with those made")
     parser.add_argument("--no-host", action="store_true", help="skip the host-mode run of the throughput benchmark")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs) and print its path")
     args = parser.parse_args()
@@ -438,7 +455,7 @@ def main() -> None:
         if args.ready:
             idle(args.ready, args.secrets, args.secret_bytes, args.window, work, args.kube_api_qps, extra,
                  ["--workers", str(args.setup_workers)] if args.setup_workers else extra,
-                 args.setup_timeout or max(1800.0, args.ready))
+                 args.setup_timeout or max(1800.0, args.ready), args.secrets_timeout)
         else:
             throughput(args.count, work, args.kube_api_qps, extra, not args.no_host)
     finally:
