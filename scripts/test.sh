@@ -29,6 +29,8 @@ bash scripts/build-testcluster.sh >/dev/null
 # kubectl, for the webhook tests' `kubectl apply` (PATH's, or built at the same pin)
 KUBECTL="$(bash scripts/build-kubectl.sh)"
 export KUBECTL
+# the Gateway API CRDs of the pinned release (the gateway-shim tests), into Go's module cache
+bash scripts/gateway-api-crds.sh >/dev/null
 # the current Pebble (profiles, ARI) from the Go module proxy, cached by its pin
 bash scripts/build-pebble.sh >/dev/null
 ruff check src tests bench

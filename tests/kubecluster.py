@@ -424,6 +424,19 @@ def crd_documents() -> list[dict[str, Any]]:
     return docs
 
 
+def gateway_api_crd_documents() -> list[dict[str, Any]]:
+    """The standard Gateway API CRDs of the release pinned in tools/gatewayapi/go.mod, as
+    that Go module ships them (scripts/gateway-api-crds.sh fetches it into Go's cache)."""
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "gateway-api-crds.sh")], check=True, stdout=subprocess.PIPE, text=True
+    )
+    folder = Path(out.stdout.strip().splitlines()[-1])
+    docs: list[dict[str, Any]] = []
+    for f in sorted(folder.glob("*.yaml")):
+        docs.extend(d for d in yaml.safe_load_all(f.read_text()) if d and d.get("kind") == "CustomResourceDefinition")
+    return docs
+
+
 def install_crds(plane: ControlPlane, docs: list[dict[str, Any]] | None = None) -> None:
     """Create (or replace) the CRDs and wait until the API server serves them."""
     from certkeeper.store import AlreadyExists
@@ -545,6 +558,12 @@ if pytest is not None:
             yield plane
         finally:
             plane.stop()
+
+    @pytest.fixture(scope="session")
+    def gateway_api(kube_cluster: ControlPlane) -> ControlPlane:
+        """The cluster with the pinned Gateway API CRDs installed (once per session)."""
+        install_crds(kube_cluster, gateway_api_crd_documents())
+        return kube_cluster
 
     @pytest.fixture
     def kube_namespace(kube_cluster: ControlPlane, request: pytest.FixtureRequest) -> str:
