@@ -313,7 +313,7 @@ def test_wildcard_certificate_through_the_stand_in(
         chain = daemon.chain("wild")
         assert sans(chain[0]) == sorted(names)
         assert_chains_to(chain, pebble.root_pem(0))
-        daemon.wait_for(lambda: not daemon.store.list(Challenge, "default"), 10, "challenges deleted")
+        daemon.wait_for(lambda: not daemon.store.list(Challenge, "default"), 60, "challenges deleted")
         if case.field != "acmeDNS":
             assert case.stand_in.records.get("_acme-challenge.example.test.") == []
     finally:
@@ -340,7 +340,7 @@ def test_bad_credentials_show_on_the_challenge(case: Case, tmp_path: Path, pebbl
                     return text
             return None
 
-        text = daemon.wait_for(reason, 30, "the Challenge's reason")
+        text = daemon.wait_for(reason, 60, "the Challenge's reason")
         assert text.startswith(case.field.lower())
         assert case.wrong not in text  # no credential in the status
     finally:

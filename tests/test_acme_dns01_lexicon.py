@@ -66,6 +66,7 @@ def test_powerdns_present_and_cleanup(powerdns: PowerDNSServer) -> None:
     provider.cleanup(fqdn, ZONE, "value-one")
     assert powerdns.txt(fqdn) == ["value-two"]
     provider.cleanup(fqdn, ZONE, "value-two")
+    provider.cleanup(fqdn, ZONE, "value-two")  # already gone: no error
     assert powerdns.txt(fqdn) == []
 
 
@@ -131,7 +132,14 @@ def test_route53_through_lexicon(aws_env: MotoServer) -> None:
     provider.present(fqdn, ZONE, "through-lexicon")
     sets = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
     assert [s["ResourceRecords"] for s in sets if s["Name"] == fqdn] == [[{"Value": '"through-lexicon"'}]]
+    provider.present(fqdn, ZONE, "through-lexicon")  # repeated: Route 53 refuses duplicate values
+    provider.present(fqdn, ZONE, "second")  # the wildcard's value beside it
+    sets = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    assert [s["ResourceRecords"] for s in sets if s["Name"] == fqdn] == [
+        [{"Value": '"through-lexicon"'}, {"Value": '"second"'}]]
     provider.cleanup(fqdn, ZONE, "through-lexicon")
+    provider.cleanup(fqdn, ZONE, "through-lexicon")  # already gone: lexicon would raise, the solver does not
+    provider.cleanup(fqdn, ZONE, "second")
     sets = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
     assert [s for s in sets if s["Name"] == fqdn] == []
 
@@ -158,7 +166,7 @@ def test_wildcard_certificate_through_powerdns(
         chain = daemon.chain("wild")
         assert sans(chain[0]) == sorted(names)
         assert_chains_to(chain, pebble.root_pem(0))
-        daemon.wait_for(lambda: not daemon.store.list(Challenge, "default"), 10, "challenges deleted")
+        daemon.wait_for(lambda: not daemon.store.list(Challenge, "default"), 60, "challenges deleted")
         assert powerdns.txt("_acme-challenge.example.test.") == []
     finally:
         daemon.close()
@@ -180,7 +188,7 @@ def test_external_webhook_challenge_waits_with_the_reason(
                     return ch.status.reason
             return None
 
-        text = daemon.wait_for(reason, 30, "the Challenge's reason")
+        text = daemon.wait_for(reason, 60, "the Challenge's reason")
         assert 'webhook solver "custom" of group "acme.example.com"' in text
         challenge = daemon.store.list(Challenge, "default")[0]
         assert challenge.status is not None and challenge.status.state == "pending"

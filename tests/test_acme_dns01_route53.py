@@ -198,7 +198,7 @@ def test_wildcard_certificate_through_route53(
         chain = daemon.chain("wild")
         assert sans(chain[0]) == sorted(names)
         assert_chains_to(chain, pebble.root_pem(0))
-        daemon.wait_for(lambda: not daemon.store.list(Challenge, "default"), 10, "challenges deleted")
+        daemon.wait_for(lambda: not daemon.store.list(Challenge, "default"), 60, "challenges deleted")
         assert _txt(aws_env, route53_dns.zone_id, "_acme-challenge.example.test.") == []
     finally:
         daemon.close()

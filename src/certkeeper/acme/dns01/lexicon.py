@@ -83,13 +83,21 @@ class LexiconProvider:
                 message = message.replace(secret, "***")
         return message
 
+    def _has(self, provider: Any, fqdn: str, value: str) -> bool:
+        records = self._run("list TXT records", provider.list_records, "TXT", unfqdn(fqdn), None)
+        return any(str(r.get("content", "")).strip('"') == value for r in records or [])
+
     def present(self, fqdn: str, zone: str, value: str) -> None:
+        """Idempotent whatever the provider does with a second identical create."""
         provider = self._operations(zone)
-        self._run("create TXT record", provider.create_record, "TXT", unfqdn(fqdn), value)
+        if not self._has(provider, fqdn, value):
+            self._run("create TXT record", provider.create_record, "TXT", unfqdn(fqdn), value)
 
     def cleanup(self, fqdn: str, zone: str, value: str) -> None:
+        """Idempotent: several providers raise when asked to delete what is already gone."""
         provider = self._operations(zone)
-        self._run("delete TXT record", provider.delete_record, None, "TXT", unfqdn(fqdn), value)
+        if self._has(provider, fqdn, value):
+            self._run("delete TXT record", provider.delete_record, None, "TXT", unfqdn(fqdn), value)
 
 
 def _describe(e: Exception) -> str:
