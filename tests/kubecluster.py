@@ -456,7 +456,7 @@ def install_crds(plane: ControlPlane, docs: list[dict[str, Any]] | None = None) 
         for doc in docs:
             while True:
                 crd = client.json("GET", f"{path}/{doc['metadata']['name']}")
-                conds = {c["type"]: c["status"] for c in crd.get("status", {}).get("conditions", [])}
+                conds = {c["type"]: c["status"] for c in (crd.get("status") or {}).get("conditions") or []}
                 if conds.get("Established") == "True":
                     break
                 if time.monotonic() > deadline:

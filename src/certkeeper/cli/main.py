@@ -11,7 +11,9 @@ from ..store import StoreError
 from .acmesolver import acmesolver_cmd
 from .apply import apply_cmd, delete_cmd
 from .cainjector import cainjector_cmd
+from .check import check_group
 from .cmctl import approve_cmd, deny_cmd, renew_cmd
+from .create import create_group
 from .get import describe_cmd, get_cmd
 from .inspect import inspect_group
 from .run import run_cmd
@@ -42,8 +44,9 @@ for command in (
     status_group, renew_cmd, approve_cmd, deny_cmd, inspect_group, webhook_cmd, cainjector_cmd,
 ):
     cli.add_command(command)
-# the program of an HTTP-01 solver Pod
-cli.add_command(acmesolver_cmd)
+# the program of an HTTP-01 solver Pod, and cmctl's create and check
+for command in (acmesolver_cmd, create_group, check_group):
+    cli.add_command(command)
 
 
 def main() -> None:
