@@ -32,8 +32,14 @@ def manifests() -> list[dict[str, Any]]:
 DOCS = manifests()
 
 
-def one(kind: str) -> dict[str, Any]:
-    (doc,) = [d for d in DOCS if d["kind"] == kind]
+def component(doc: dict[str, Any]) -> str:
+    """controller, webhook or cainjector (the Namespace and people's roles have none)."""
+    return str(doc["metadata"].get("labels", {}).get("app.kubernetes.io/component", ""))
+
+
+def one(kind: str, of: str = "controller") -> dict[str, Any]:
+    """The one object of ``kind`` that belongs to component ``of`` (or to none)."""
+    (doc,) = [d for d in DOCS if d["kind"] == kind and component(d) in (of, "")]
     return doc
 
 
@@ -43,11 +49,13 @@ def test_the_files_hold_what_an_install_needs_and_apply_in_order() -> None:
         "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
+        "MutatingWebhookConfiguration",
         "Namespace",
         "Role",
         "RoleBinding",
         "Service",
         "ServiceAccount",
+        "ValidatingWebhookConfiguration",
     ]
     # kubectl apply -f deploy/ goes through the files in name order: the Namespace first
     first = yaml.safe_load(sorted(DEPLOY.glob("*.yaml"))[0].read_text())
@@ -58,13 +66,13 @@ def test_the_files_hold_what_an_install_needs_and_apply_in_order() -> None:
             assert d["metadata"]["namespace"] == namespace, d["metadata"]["name"]
 
 
-def _container() -> dict[str, Any]:
-    (container,) = one("Deployment")["spec"]["template"]["spec"]["containers"]
+def _container(of: str = "controller") -> dict[str, Any]:
+    (container,) = one("Deployment", of)["spec"]["template"]["spec"]["containers"]
     return container  # type: ignore[no-any-return]
 
 
-def _arg(name: str) -> str:
-    (value,) = [a.split("=", 1)[1] for a in _container()["args"] if a.startswith(f"{name}=")]
+def _arg(name: str, of: str = "controller") -> str:
+    (value,) = [a.split("=", 1)[1] for a in _container(of)["args"] if a.startswith(f"{name}=")]
     return value
 
 
@@ -93,21 +101,23 @@ def test_probes_and_ports_are_what_the_daemon_serves() -> None:
     assert [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [(9402, "http-metrics")]
 
 
-def test_the_pod_is_locked_down() -> None:
-    pod = one("Deployment")["spec"]["template"]["spec"]
+@pytest.mark.parametrize("of", ["controller", "webhook", "cainjector"])
+def test_the_pod_is_locked_down(of: str) -> None:
+    pod = one("Deployment", of)["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] != 0
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    sc = _container()["securityContext"]
+    assert pod["serviceAccountName"] == one("ServiceAccount", of)["metadata"]["name"]
+    sc = _container(of)["securityContext"]
     assert sc["readOnlyRootFilesystem"] is True
     assert sc["allowPrivilegeEscalation"] is False
     assert sc["capabilities"] == {"drop": ["ALL"]}
     assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
-    resources = _container()["resources"]
+    resources = _container(of)["resources"]
     assert set(resources["requests"]) == {"cpu", "memory"}
     assert "memory" in resources["limits"]
     # the only writable path is a small in-memory /tmp
-    (mount,) = _container()["volumeMounts"]
+    (mount,) = _container(of)["volumeMounts"]
     (volume,) = pod["volumes"]
     assert (mount["mountPath"], mount["name"]) == ("/tmp", volume["name"])
     assert volume["emptyDir"]["medium"] == "Memory"
@@ -129,9 +139,10 @@ def aggregated(doc: dict[str, Any]) -> bool:
     return any(k.startswith("rbac.authorization.k8s.io/aggregate-to-") for k in doc["metadata"]["labels"])
 
 
-def _cluster_rules() -> list[dict[str, Any]]:
-    """The rules the controller holds."""
-    return [r for d in DOCS if d["kind"] == "ClusterRole" and not aggregated(d) for r in d["rules"]]
+def _cluster_rules(of: str = "controller") -> list[dict[str, Any]]:
+    """The rules a component holds."""
+    return [r for d in DOCS if d["kind"] == "ClusterRole" and not aggregated(d) and component(d) == of
+            for r in d["rules"]]
 
 
 #: every call the controllers make (store.create/update/update_status/delete and the
@@ -201,9 +212,7 @@ def test_no_wildcards_and_no_privilege_verbs() -> None:
     assert writers == ["certkeeper-controller-ingress-shim"]
 
 
-def test_bindings_join_defined_roles_to_the_controllers_service_account() -> None:
-    sa = one("ServiceAccount")["metadata"]
-    assert one("Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == sa["name"]
+def test_bindings_join_defined_roles_to_their_components_service_account() -> None:
     roles = {
         (d["kind"], d["metadata"]["name"]) for d in DOCS if d["kind"] in ("ClusterRole", "Role") and not aggregated(d)
     }
@@ -212,6 +221,9 @@ def test_bindings_join_defined_roles_to_the_controllers_service_account() -> Non
     for b in bindings:
         assert (b["roleRef"]["kind"], b["roleRef"]["name"]) in roles
         bound.add((b["roleRef"]["kind"], b["roleRef"]["name"]))
+        role = next(d for d in DOCS if (d["kind"], d["metadata"]["name"]) == (b["roleRef"]["kind"], b["roleRef"]["name"]))
+        assert component(role) == component(b)
+        sa = one("ServiceAccount", component(b))["metadata"]
         assert b["subjects"] == [{"kind": "ServiceAccount", "name": sa["name"], "namespace": sa["namespace"]}]
     assert bound == roles  # no role left unbound
 
@@ -245,8 +257,12 @@ def test_containerfile_runs_certkeeper_run_as_the_pods_user() -> None:
     final_stage = text[text.rindex("\nFROM ") :]
     assert re.search(r'^ENTRYPOINT \["certkeeper", "run"\]$', final_stage, re.M)
     (user,) = re.findall(r"^USER (\d+):(\d+)$", final_stage, re.M)
-    pod = one("Deployment")["spec"]["template"]["spec"]["securityContext"]
-    assert (int(user[0]), int(user[1])) == (pod["runAsUser"], pod["runAsGroup"])
+    for of in ("controller", "webhook", "cainjector"):
+        pod = one("Deployment", of)["spec"]["template"]["spec"]["securityContext"]
+        assert (int(user[0]), int(user[1])) == (pod["runAsUser"], pod["runAsGroup"])
+    assert "command" not in _container()  # the entrypoint runs the controller; the others say what they run
+    assert _container("webhook")["command"] == ["certkeeper", "webhook"]
+    assert _container("cainjector")["command"] == ["certkeeper", "cainjector"]
     assert re.search(r"^EXPOSE 9402 9403$", final_stage, re.M)
     assert "pip install --no-cache-dir '.[dns]'" in text  # with the Route 53 and lexicon SDKs
     assert re.search(r"^FROM python:3\.\d+-slim", text, re.M)

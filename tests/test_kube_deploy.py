@@ -40,6 +40,8 @@ BUILTIN = {
     "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles", True),
     "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
     "Deployment": ("/apis/apps/v1", "deployments", True),
+    "ValidatingWebhookConfiguration": ("/apis/admissionregistration.k8s.io/v1", "validatingwebhookconfigurations", False),
+    "MutatingWebhookConfiguration": ("/apis/admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations", False),
 }
 CERT_MANAGER = {cls.KIND: (f"/apis/{cls.API_VERSION}", cls.PLURAL, cls.NAMESPACED) for cls in KINDS}
 
@@ -114,7 +116,7 @@ def test_pod_security_would_warn_about_a_weaker_deployment(client: Any, kube_nam
     """The check above can fail: the same Deployment without its security context is
     reported against the restricted level."""
     _label_restricted(client, kube_namespace)
-    (deployment,) = [d for d in DOCS if d["kind"] == "Deployment"]
+    (deployment,) = [d for d in DOCS if d["kind"] == "Deployment" and d["metadata"]["name"] == "certkeeper"]
     weak = into(deployment, kube_namespace)
     del weak["spec"]["template"]["spec"]["containers"][0]["securityContext"]
     resp = dry_run_create(client, weak)

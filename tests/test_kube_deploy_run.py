@@ -98,7 +98,7 @@ def _service_account_kubeconfig(plane: ControlPlane, token: str, path: Path) -> 
 
 def _deployment_args(namespace: str, health_port: int) -> list[str]:
     """The container's arguments, with the Pod's environment and ports filled in."""
-    (deployment,) = [d for d in DOCS if d["kind"] == "Deployment"]
+    (deployment,) = [d for d in DOCS if d["kind"] == "Deployment" and d["metadata"]["name"] == "certkeeper"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     out = []
     for arg in container["args"]:
