@@ -350,7 +350,7 @@ def test_a_user_without_approve_on_the_signer_cannot_approve(hooked: Hooked, req
             _set_condition(client, hooked.namespace, "unapproved", ctype)
         message = str(e.value)
         assert f'admission webhook "{WEBHOOK_NAME}" denied the request' in message
-        assert (f'status.conditions: Forbidden: user {user!r} does not have permissions to set approved/denied '
+        assert (f'status.conditions: Forbidden: user "{user}" does not have permissions to set approved/denied '
                 "conditions for issuer {ca Issuer cert-manager.io}") in message
 
 

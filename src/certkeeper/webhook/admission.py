@@ -23,7 +23,7 @@ from ..api.meta import Resource
 from ..api.registry import by_api_version_kind
 from ..api.validation import FieldError, validate, validate_update, warnings
 from ..api.validation.certificaterequest import APPROVED, DENIED
-from ..api.validation.errors import forbidden
+from ..api.validation.errors import forbidden, go_quote
 from ..api.validation.schema import field_errors_from_pydantic
 from ..store.base import StoreError
 from . import identity
@@ -118,7 +118,7 @@ class Admitter:
         return [
             forbidden(
                 path,
-                f"user {req.user.username!r} does not have permissions to set approved/denied conditions "
+                f"user {go_quote(req.user.username)} does not have permissions to set approved/denied conditions "
                 f"for issuer {{{ref.name} {kind} {group}}}",
             )
         ]
