@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,8 @@ LEASE = f"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{LEASE_NAME
 
 @pytest.fixture
 def identities(kube_cluster: ControlPlane, tmp_path: Path) -> Iterator[tuple[str, dict[str, Path]]]:
-    """deploy/'s webhook and injector identities and RBAC, for real, in a namespace of the
-    test labelled as deploy/'s own; yields (namespace, {component: kubeconfig})."""
+    """deploy/'s identities and RBAC (controller, webhook, injector), for real, in a
+    namespace of the test labelled as deploy/'s own; yields (namespace, {component: kubeconfig})."""
     namespace = labelled_namespace(kube_cluster, "none", prefix="ckdeploy")
     client = admin_client(kube_cluster)
     created: list[str] = []
@@ -60,14 +61,14 @@ def identities(kube_cluster: ControlPlane, tmp_path: Path) -> Iterator[tuple[str
                        body=b'{"metadata":{"labels":{"cert-manager.io/disable-validation":"true"}}}',
                        content_type="application/merge-patch+json")
         for doc in DOCS:
-            if doc["kind"] not in INSTALLED or aggregated(doc) or component(doc) not in ("webhook", "cainjector"):
+            if doc["kind"] not in INSTALLED or aggregated(doc):
                 continue
             obj = into(doc, namespace)
             client.json("POST", collection(obj), obj)
             created.append(f"{collection(obj)}/{obj['metadata']['name']}")
         configs = {}
-        for of in ("webhook", "cainjector"):
-            sa = f"certkeeper-{of}"
+        for of in ("controller", "webhook", "cainjector"):
+            sa = "certkeeper" if of == "controller" else f"certkeeper-{of}"
             token = client.json("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{sa}/token",
                                 {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}})
             configs[of] = token_kubeconfig(kube_cluster, tmp_path / f"{of}.kubeconfig", token["status"]["token"],
@@ -107,7 +108,50 @@ def _configurations(namespace: str, url: str, selector: str, name: str) -> tuple
     return tuple(out)
 
 
-@pytest.mark.timeout(300)
+def _controller_issues_through_the_webhook(plane: ControlPlane, kubeconfig: Path, namespace: str, probe: str) -> None:
+    """The controller, as deploy/'s ServiceAccount, issues in a namespace the webhook
+    guards: its requests carry its identity, and its approvals pass the webhook's
+    SubjectAccessReview (deploy/'s approve role on the signers)."""
+    import yaml
+
+    from certkeeper.api import registry
+    from certkeeper.store.kube import open_kube_store
+
+    from .harness import CA_SETUP, leaf_certificate
+
+    controller = Program(["--kubeconfig", str(kubeconfig), "run", "-n", probe, "--leader-elect=false",
+                          "--cluster-resource-namespace", namespace, "--kube-api-qps", "0"])
+    store = open_kube_store(str(plane.kubeconfig), qps=0)
+    admin = admin_client(plane)
+    try:
+        for doc in yaml.safe_load_all(CA_SETUP + "---\n" + leaf_certificate("web")):
+            cls = registry.by_kind(doc["kind"])
+            assert cls is not None
+            obj = cls.from_dict(doc)
+            obj.metadata.namespace = probe
+            store.create(obj)
+        path = f"/apis/cert-manager.io/v1/namespaces/{probe}/certificates/web"
+        deadline = time.monotonic() + 120
+        while not any(c["type"] == "Ready" and c["status"] == "True"
+                      for c in (admin.json("GET", path).get("status") or {}).get("conditions") or []):
+            assert controller.proc.poll() is None, controller.log()
+            assert time.monotonic() < deadline, controller.log()[-3000:]
+            time.sleep(0.2)  # the controller works on its own; ask the server again
+        requests = [cr for cr in admin.json("GET", f"/apis/cert-manager.io/v1/namespaces/{probe}/certificaterequests")[
+            "items"] if cr["metadata"].get("ownerReferences")]  # the controller's, not the test user's
+        assert len(requests) == 2  # root-ca's and web's
+        for cr in requests:
+            assert cr["spec"]["username"] == f"system:serviceaccount:{namespace}:certkeeper"
+            assert cr["spec"]["uid"]
+            assert [c["type"] for c in cr["status"]["conditions"] if c["type"] in ("Approved", "Denied")] == ["Approved"]
+        assert "denied the request" not in controller.log()
+    finally:
+        store.close()
+        admin.close()
+        controller.stop()
+
+
+@pytest.mark.timeout(400)
 def test_the_deployments_processes_work_with_deploys_rbac(
     kube_cluster: ControlPlane, identities: tuple[str, dict[str, Path]]
 ) -> None:
@@ -138,6 +182,7 @@ def test_the_deployments_processes_work_with_deploys_rbac(
             client.close()
         assert f'user "{user}" does not have permissions to set approved/denied conditions' in str(e.value)
         assert "cannot check the permission" not in webhook.log()
+        _controller_issues_through_the_webhook(kube_cluster, configs["controller"], namespace, probe)
     finally:
         unregister(kube_cluster, name)
         webhook.stop()
