@@ -3,17 +3,21 @@ a CA wakes it, and it brings every annotated target up to date.
 
 Reconciling everything on each wake-up is deliberate: a cluster has a handful of webhook
 configurations, CRDs and APIServices, and one pass of GETs costs less than the
-bookkeeping of which target depends on which Secret. Watches (with their initial
-ADDED events) only say *when*; a periodic pass catches anything a broken watch missed.
+bookkeeping of which target depends on which Secret. Watches only say *when* (metadata
+only, so a cluster's Secrets are not streamed to the injector); a periodic pass catches
+anything a broken watch missed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from typing import Any
 
 from ..store.base import Conflict, NotFound, StoreError
+from ..store.kube.client import Gone
+from ..store.kube.informer import ACCEPT_METADATA, ACCEPT_METADATA_WATCH
 from .sources import NoCA, ca_for, wants_injection
 from .targets import TARGETS, Target
 
@@ -65,16 +69,32 @@ class Injector:
         log.info("injected the CA into %s", key)
 
     def watch(self, path: str, stop: threading.Event) -> None:
-        """Wake the loop on every event of ``path`` (reconnecting until ``stop``)."""
+        """Wake the loop on every change of ``path`` until ``stop``: metadata only (the
+        pass reads what it needs), continued from the last resourceVersion seen so a
+        reconnection replays nothing, listed again after ``410 Gone``."""
+        rv = ""
         while not stop.is_set():
             try:
-                for _ in self.client.watch_lines(path, {}, timeout=60):
-                    self.wake.set()
+                if not rv:
+                    listed = self.client.json("GET", path, params={"limit": "1"}, accept=ACCEPT_METADATA)
+                    rv = listed["metadata"]["resourceVersion"]
+                    self.wake.set()  # whatever changed before this list
+                for line in self.client.watch_lines(path, {"resourceVersion": rv}, accept=ACCEPT_METADATA_WATCH,
+                                                    timeout=300):
+                    event = json.loads(line)
+                    if event.get("type") == "ERROR":
+                        rv = ""  # 410: too old; list again
+                        break
+                    rv = event["object"]["metadata"].get("resourceVersion", rv)
+                    if event.get("type") != "BOOKMARK":
+                        self.wake.set()
                     if stop.is_set():
                         return
             except NotFound:
-                return
-            except StoreError as e:
+                return  # the kind is not served (no aggregation layer, ...)
+            except Gone:
+                rv = ""
+            except (StoreError, ValueError, KeyError) as e:
                 log.debug("watch of %s ended: %s", path, e)
                 stop.wait(1.0)
 

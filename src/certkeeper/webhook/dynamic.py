@@ -212,7 +212,7 @@ class DynamicServing:
         assert ctx is not None
         return ctx
 
-    def run(self, stop: threading.Event, period: float = 5.0) -> None:
+    def run(self, stop: threading.Event, period: float = 60.0) -> None:
         """Watch the Secret (a change re-signs at once); re-check every ``period`` seconds
         for the leaf's and the CA's renewal time."""
         while not stop.is_set():
