@@ -13,7 +13,13 @@ pin="$(cat "$mod/go.mod" "$mod/go.sum" | sha256sum | cut -c1-12)"
 out="$root/.cache/testcluster/$pin/kubectl"
 if [ ! -x "$out" ]; then
     command -v go >/dev/null || { echo "go is needed to build kubectl" >&2; exit 1; }
-    (cd "$mod" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$out.tmp" k8s.io/kubernetes/cmd/kubectl) >&2
+    version="$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v[0-9]/ {print $2; exit} $1 == "require" && $2 == "k8s.io/kubernetes" {print $3; exit}' "$mod/go.mod")"
+    ld="-s -w"
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        ld="$ld -X $pkg.gitVersion=$version -X $pkg.gitTreeState=clean"
+    done
+    mkdir -p "$(dirname "$out")"
+    (cd "$mod" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ld" -o "$out.tmp" k8s.io/kubernetes/cmd/kubectl) >&2
     mv "$out.tmp" "$out"
 fi
 echo "$out"
