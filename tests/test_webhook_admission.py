@@ -173,3 +173,14 @@ def test_file_certificate_keeps_serving_when_the_new_pair_is_broken(tmp_path: Pa
     (tmp_path / "k").write_bytes(key2)
     (tmp_path / "c").write_bytes(cert2 + b"\n")  # a new size and mtime: a matching pair again
     assert source.context() is not first and source.loads == 2
+
+
+def test_a_stored_object_that_does_not_decode_does_not_block_fixing_it(server: Any) -> None:
+    good = {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "c", "namespace": "ns"},
+            "spec": {"secretName": "s", "dnsNames": ["a.example.com"], "issuerRef": {"name": "ca"}}}
+    stored = json.loads(json.dumps(good))
+    stored["spec"]["dnsNames"] = "a.example.com"  # kept from before a schema was installed
+    assert _post(server, "/validate", review(good, "UPDATE", stored))[1]["response"]["allowed"] is True
+    answer = _post(server, "/validate", review(_cr(), "UPDATE", {**_cr(), "spec": {"request": 5}}))[1]["response"]
+    assert answer["allowed"] is False
+    assert answer["status"]["message"].startswith("the stored object does not decode: ")

@@ -72,9 +72,17 @@ class Admitter:
             return denied(req.uid, f"{req.operation} of {req.kind} without an object", 400, "BadRequest")
         try:
             obj = decode(cls, req.object, req.namespace)
-            old = decode(cls, req.old_object, req.namespace) if req.operation == "UPDATE" and req.old_object else None
         except Undecodable as e:
             return denied(req.uid, str(e), 400, "BadRequest")
+        old: Resource | None = None
+        if req.operation == "UPDATE" and req.old_object:
+            try:
+                old = decode(cls, req.old_object, req.namespace)
+            except Undecodable as e:
+                if cls is CertificateRequest:  # its update rules compare with the stored object
+                    return denied(req.uid, f"the stored object does not decode: {e}", 400, "BadRequest")
+                log.warning("stored %s %s/%s does not decode (%s): checking the new one as if created",
+                            req.kind, req.namespace, req.name, e)
         errors = validate_update(old, obj) if old is not None else validate(obj)
         if isinstance(obj, CertificateRequest):
             old_cr = old if isinstance(old, CertificateRequest) else None
