@@ -357,8 +357,13 @@ def test_start_up_check_refuses_what_cannot_be_a_secrets_dir(tmp_path: Path) -> 
     shared.chmod(0o1777)
     with pytest.raises(FilesError, match="writable by other users"):
         SecretProjector(shared).check_root()
+    group_writable = tmp_path / "umask-002"
+    group_writable.mkdir()
+    group_writable.chmod(0o775)
+    [warning] = SecretProjector(group_writable).check_root()
+    assert "is writable by its group (mode 0775)" in warning
     fresh = tmp_path / "new" / "certs"
-    SecretProjector(fresh).check_root()
+    assert SecretProjector(fresh).check_root() == []
     assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o700
 
 

@@ -224,7 +224,8 @@ def run(store: Store, opts: DaemonOptions, stop: threading.Event) -> int:
     """Block until ``stop`` is set. Returns the exit status."""
     if opts.secrets_dir is not None:
         try:
-            files_settings(opts).check()
+            for warning in files_settings(opts).check():
+                log.warning("%s", warning)
         except ValueError as e:  # a flag or the folder: nothing would be written
             log.error("%s", e)
             return 2

@@ -276,9 +276,10 @@ class FilesSettings:
             raise ValueError(f"--secrets-selector: {e}") from None
         return cls(root, on_renew, on_renew_timeout, parsed, FileLayout(mode=file_mode, gid=gid))
 
-    def check(self) -> None:
-        """The start-up check: the folder is usable (FilesError says why not)."""
-        SecretProjector(self.root).check_root()
+    def check(self) -> list[str]:
+        """The start-up check: the folder is usable (FilesError says why not); returns
+        warnings."""
+        return SecretProjector(self.root).check_root()
 
     def factories(self) -> list[Callable[[Context], Controller]]:
         from .files_hook import RenewHookController  # noqa: PLC0415 - only with a hook

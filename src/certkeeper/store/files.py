@@ -181,10 +181,11 @@ class SecretProjector:
 
     # ------------------------------------------------------------------ start-up
 
-    def check_root(self) -> None:
+    def check_root(self) -> list[str]:
         """Make sure the root can be used before anything is projected: a folder (created
-        0700 if missing) of the daemon's user, that nobody else can write to, on a writable
-        file system."""
+        0700 if missing) of the daemon's user, that other users cannot write to, on a
+        writable file system. Returns what is usable but worth a warning (a folder its
+        group may write to: often a user's own group, made so by a umask of 002)."""
         root = self.root
         try:
             root.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
@@ -200,10 +201,17 @@ class SecretProjector:
                 f"--secrets-dir {root} is owned by uid {st.st_uid}, not by uid {os.geteuid()} that certkeeper "
                 "runs as; give certkeeper a folder of its own"
             )
-        if st.st_mode & 0o022:
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & 0o002:
             raise FilesError(
-                f"--secrets-dir {root} is writable by other users (mode {stat.S_IMODE(st.st_mode):04o}): anyone "
-                "could plant folders or links in it; use a folder only certkeeper writes to (0700 or 0711)"
+                f"--secrets-dir {root} is writable by other users (mode {mode:04o}): anyone could plant folders "
+                "or links in it; use a folder only certkeeper writes to (0700 or 0711)"
+            )
+        warnings = []
+        if mode & 0o020:
+            warnings.append(
+                f"--secrets-dir {root} is writable by its group (mode {mode:04o}): members of group {st.st_gid} "
+                "could plant folders or links in it; chmod g-w unless that group is certkeeper's user alone"
             )
         probe = root / f"..probe.{secrets.token_hex(8)}"
         try:
@@ -212,6 +220,7 @@ class SecretProjector:
             os.unlink(probe)
         except OSError as e:
             raise FilesError(f"--secrets-dir {root} is not writable: {e.strerror}") from e
+        return warnings
 
     def clean_leftovers(self) -> None:
         """Remove what a killed writer left (``..new.*``, ``..removing.*``): only the daemon
