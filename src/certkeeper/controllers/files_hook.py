@@ -109,8 +109,8 @@ class RenewHookController(Controller):
             self._record_failure(cert, hook, f"is not run: {e}")
             return None
         result = run_hook(self.command, env, self.timeout, self.tracker)
-        if self.tracker.stopping:
-            return None  # the daemon is stopping: still pending, run at the next start
+        if self.tracker.stopping and not result.ok:
+            return None  # stopped with the daemon: still pending, run at the next start
         if result.ok:
             with self._lock:
                 self._attempts.pop(key, None)
