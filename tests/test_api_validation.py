@@ -118,6 +118,8 @@ def test_metadata_long_name_and_bad_label() -> None:
 def test_secret_and_namespace_get_metadata_checks_only() -> None:
     s = Secret.new("tls", "default", type="kubernetes.io/tls")
     s.set("tls.crt", b"")
+    assert errors(s) == ["data[tls.key]: Required value"]
+    s.set("tls.key", b"")
     assert errors(s) == []
     assert errors(Secret.new("Bad", "default")) == [
         'metadata.name: Invalid value: "Bad": a lowercase RFC 1123 subdomain must consist of lower case '
@@ -280,8 +282,21 @@ def test_rule10_durations() -> None:
         "spec.renewBeforePercentage: Invalid value: 95: certificate renewBeforePercentage must result in "
         "a renewBefore greater than 5m0s"
     ]
-    # quirk kept: renewBeforePercentage alone is not validated
-    assert errors(cert(renewBeforePercentage=100)) == []
+    # a percentage set alone is checked against the default duration (2160h), as current
+    # cert-manager does: only 1..99 can pass
+    assert errors(cert(renewBeforePercentage=95)) == []
+    assert errors(cert(renewBeforePercentage=1)) == []
+    assert errors(cert(renewBeforePercentage=99)) == []
+    for pct in (100, 150):
+        assert errors(cert(renewBeforePercentage=pct)) == [
+            f"spec.renewBeforePercentage: Invalid value: {pct}: certificate renewBeforePercentage must result "
+            "in a renewBefore greater than 5m0s"
+        ]
+    for pct in (0, -5):
+        assert errors(cert(renewBeforePercentage=pct)) == [
+            f"spec.renewBeforePercentage: Invalid value: {pct}: certificate renewBeforePercentage must result "
+            "in a renewBefore less than duration"
+        ]
     bad = errors(cert(duration="90d"))
     assert len(bad) == 1 and bad[0].startswith('spec.duration: Invalid value: "90d": time: ')
 

@@ -10,19 +10,18 @@ failing the whole file, since cert-manager examples routinely bundle them.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from .meta import Resource, format_time
 from .registry import KINDS, by_api_version_kind
 from .validation import validate
 from .validation.schema import field_errors_from_pydantic
+from .yamlstream import DocumentError, parse_json, parse_yaml_stream
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 DEFAULT_NAMESPACE = "default"
@@ -66,31 +65,13 @@ def _normalise(value: Any) -> Any:
 
 
 def _parse_stream(text: str) -> tuple[list[Any], str | None]:
-    """All documents of the text (None for empty ones) and a parse error, if any."""
-    stripped = text.lstrip()
-    if stripped.startswith(("{", "[")):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            pass  # may still be YAML flow style
-        else:
-            return (data if isinstance(data, list) else [data]), None
-    docs: list[Any] = []
-    try:
-        for doc in yaml.safe_load_all(text):
-            docs.append(doc)
-    except yaml.YAMLError as e:
-        return docs, _yaml_error(e)
-    return docs, None
-
-
-def _yaml_error(e: yaml.YAMLError) -> str:
-    """``invalid YAML at line 8, column 12: mapping values are not allowed here``."""
-    if isinstance(e, yaml.MarkedYAMLError) and e.problem_mark is not None:
-        mark = e.problem_mark
-        problem = e.problem or e.context or "syntax error"
-        return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
-    return f"invalid YAML: {' '.join(str(e).split())}"
+    """All documents of the text (None for empty ones, DocumentError for refused ones)
+    and a parse error, if any."""
+    if text.lstrip().startswith(("{", "[")):
+        docs = parse_json(text)
+        if docs is not None:
+            return docs, None
+    return parse_yaml_stream(text)
 
 
 def load_documents(
@@ -105,6 +86,9 @@ def load_documents(
     docs, parse_error = _parse_stream(text)
     for i, doc in enumerate(docs, start=1):
         if doc is None:
+            continue
+        if isinstance(doc, DocumentError):
+            result.errors.append(f"{source} (document {i}): {doc.message}")
             continue
         _load_one(_normalise(doc), f"{source} (document {i})", default_namespace, result)
     if parse_error is not None:

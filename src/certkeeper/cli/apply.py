@@ -94,6 +94,8 @@ def apply_cmd(files: tuple[str, ...]) -> None:
         for e in result.errors:
             click.echo(e, err=True)
         raise click.exceptions.Exit(1)
+    if not result.objects and not result.unsupported:
+        fail("error: no objects passed to apply")
     store = state().store(create=True)
     atomic = isinstance(store, Transactional)
     done: list[str] = []

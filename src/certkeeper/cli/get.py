@@ -12,57 +12,33 @@ from ..store import NotFound, Store
 from .describe import describe
 from .events import events_for
 from .printers import render
+from .selector import SelectorError, compile_selector
 from .state import CliState, fail, global_options, namespace_for, resolve_kind, server_error, state
 
 OUTPUTS = ("wide", "yaml", "json", "name")
 
-Selector = Callable[[dict[str, str]], bool]
+def _resource(cls: type[Resource]) -> str:
+    """A GroupVersionResource as Go prints it: ``cert-manager.io/v1, Resource=certificates``."""
+    group_version = cls.API_VERSION if "/" in cls.API_VERSION else f"/{cls.API_VERSION}"
+    return f"{group_version}, Resource={cls.PLURAL}"
 
 
-def _not_equal(key: str, value: str) -> Selector:
-    return lambda labels: labels.get(key) != value
-
-
-def _absent(key: str) -> Selector:
-    return lambda labels: key not in labels
-
-
-def _present(key: str) -> Selector:
-    return lambda labels: key in labels
-
-
-def parse_selector(text: str | None) -> tuple[dict[str, str], Selector]:
-    """A label selector (``a=b,c!=d,e,!f``): the equalities the store can filter on, and
-    a predicate for all of it."""
-    if not text:
-        return {}, lambda _labels: True
-    equal: dict[str, str] = {}
-    checks: list[Selector] = []
-    for raw in text.split(","):
-        term = raw.strip()
-        if not term:
-            continue
-        if "!=" in term:
-            k, v = (s.strip() for s in term.split("!=", 1))
-            checks.append(_not_equal(k, v))
-        elif "=" in term:
-            k, _, v = term.replace("==", "=", 1).partition("=")
-            equal[k.strip()] = v.strip()
-        elif term.startswith("!"):
-            checks.append(_absent(term[1:].strip()))
-        else:
-            checks.append(_present(term))
-
-    def matches(labels: dict[str, str]) -> bool:
-        return all(labels.get(k) == v for k, v in equal.items()) and all(c(labels) for c in checks)
-
-    return equal, matches
+def parse_selector(
+    text: str | None, cls: type[Resource]
+) -> tuple[dict[str, str], Callable[[dict[str, str]], bool]]:
+    """The equalities the store can filter on and a predicate for the whole selector;
+    a selector that does not parse ends the command as the API server's BadRequest does."""
+    try:
+        return compile_selector(text)
+    except SelectorError as e:
+        fail(f'Error from server (BadRequest): Unable to find "{_resource(cls)}" that match label selector '
+             f'"{text}", field selector "": {e}')
 
 
 def list_objects(
     store: Store, cls: type[Resource], namespace: str | None, selector: str | None
 ) -> list[Resource]:
-    equal, matches = parse_selector(selector)
+    equal, matches = parse_selector(selector, cls)
     objs = store.list(cls, namespace=namespace, labels=equal or None)
     return sorted((o for o in objs if matches(o.labels())), key=lambda o: (o.namespace or "", o.name))
 
@@ -91,12 +67,15 @@ def _no_resources(cls: type[Resource], st: CliState, all_namespaces: bool) -> st
 @click.command("get")
 @click.argument("kind")
 @click.argument("names", nargs=-1)
-@click.option("-o", "--output", type=click.Choice(OUTPUTS), default=None, help="Output format.")
+@click.option("-o", "--output", default=None, help=f"Output format: one of {', '.join(OUTPUTS)}.")
 @click.option("-A", "--all-namespaces", is_flag=True, help="List across all namespaces.")
 @click.option("-l", "--selector", default=None, help="Label selector (a=b,c!=d).")
 @global_options()
 def get_cmd(kind: str, names: tuple[str, ...], output: str | None, all_namespaces: bool, selector: str | None) -> None:
     """Display one or many objects (several kinds at once: ``get certs,issuers``)."""
+    if output is not None and output not in OUTPUTS:
+        fail(f'error: unable to match a printer suitable for the output format "{output}", '
+             f"allowed formats are: {','.join(sorted(OUTPUTS))}")
     st = state()
     if "," in kind and "/" not in kind and not names:
         _get_kinds(st, kind.split(","), output, all_namespaces, selector)

@@ -33,6 +33,7 @@ from .errors import (
 )
 from .hostfiles import validate_host_file_annotations
 from .names import is_dns1123_subdomain, validate_annotations, validate_labels
+from .text import check_control, check_control_list, dns_name_error, has_control, uri_error
 
 MINIMUM_CERTIFICATE_DURATION = _dt.timedelta(hours=1)
 DEFAULT_CERTIFICATE_DURATION = _dt.timedelta(hours=2160)
@@ -79,7 +80,8 @@ def validate_certificate_spec(spec: CertificateSpec, path: str) -> list[FieldErr
     el += _other_names(spec, path)  # 7
     el += _private_key(spec, path)  # 8
     el += _signature_algorithm(spec, path)  # 9
-    if spec.duration is not None or spec.renew_before is not None:  # 10
+    # 10: current cert-manager checks a percentage set alone too (0 or 100 is refused)
+    if spec.duration is not None or spec.renew_before is not None or spec.renew_before_percentage is not None:
         el += validate_duration(spec, path)
     el += _usages(spec, path)  # 11
     if spec.revision_history_limit is not None and spec.revision_history_limit < 1:  # 12
@@ -93,6 +95,44 @@ def validate_certificate_spec(spec: CertificateSpec, path: str) -> list[FieldErr
     el += _additional_output_formats(spec, path)  # 15
     el += _keystores(spec.keystores, child(path, "keystores"))  # 16
     el += _renewal(spec, path)  # 17
+    el += _name_text(spec, path)  # 18
+    return el
+
+
+# 18 (certkeeper) -------------------------------------------------------------------------
+
+
+def _name_text(spec: CertificateSpec, path: str) -> list[FieldError]:
+    """Names that go into the certificate: no control characters anywhere, DNS names and
+    URIs in a form that can be signed (see ``text``)."""
+    el: list[FieldError] = []
+    el += check_control(spec.common_name, child(path, "commonName"))
+    el += check_control(spec.literal_subject, child(path, "literalSubject"))
+    if spec.subject is not None:
+        sp = child(path, "subject")
+        s = spec.subject
+        for name, values in (
+            ("organizations", s.organizations),
+            ("countries", s.countries),
+            ("organizationalUnits", s.organizational_units),
+            ("localities", s.localities),
+            ("provinces", s.provinces),
+            ("streetAddresses", s.street_addresses),
+            ("postalCodes", s.postal_codes),
+        ):
+            el += check_control_list(values, child(sp, name))
+        el += check_control(s.serial_number, child(sp, "serialNumber"))
+    for i, name in enumerate(spec.dns_names or []):
+        err = dns_name_error(name)
+        if err:
+            el.append(invalid(index(child(path, "dnsNames"), i), name, err))
+    for i, uri in enumerate(spec.uris or []):
+        err = uri_error(uri)
+        if err:
+            el.append(invalid(index(child(path, "uris"), i), uri, f"invalid URI: {err}"))
+    for i, email in enumerate(spec.email_addresses or []):
+        if has_control(email):  # the address parser reports other defects (6)
+            el += check_control(email, index(child(path, "emailAddresses"), i))
     return el
 
 

@@ -16,6 +16,7 @@ from cryptography import x509
 from ...pki.durations import parse_duration
 from ..common import GROUP, IssuerReference, SecretKeySelector
 from .errors import FieldError, child, invalid, not_supported, required
+from .text import check_control
 
 
 def validate_issuer_ref(ref: IssuerReference | None, path: str) -> list[FieldError]:
@@ -25,6 +26,10 @@ def validate_issuer_ref(ref: IssuerReference | None, path: str) -> list[FieldErr
     ref = ref or IssuerReference()
     if not ref.name:
         el.append(required(child(ref_path, "name"), "must be specified"))
+    # no object can have such a name, and the reference is logged and shown verbatim
+    el += check_control(ref.name, child(ref_path, "name"))
+    el += check_control(ref.kind, child(ref_path, "kind"))
+    el += check_control(ref.group, child(ref_path, "group"))
     group = ref.group or ""
     kind = ref.kind or ""
     if group in ("", GROUP) and kind not in ("", "Issuer", "ClusterIssuer"):
