@@ -4,6 +4,7 @@ refuse it; and what they accept still goes through."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import sqlite3
@@ -12,6 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from certkeeper.api.certificate import Certificate
 from certkeeper.api.core import Secret
@@ -396,3 +401,35 @@ def test_unknown_output_format_exits_1(ck: Cli, tmp_path: Path) -> None:
         'error: unable to match a printer suitable for the output format "xml", '
         "allowed formats are: json,name,wide,yaml\n"
     )
+
+
+def _csr_b64(cn: str, dns: list[str], uris: tuple[str, ...] = ()) -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
+    sans += [x509.UniformResourceIdentifier(u) for u in uris]
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return base64.b64encode(csr.public_bytes(serialization.Encoding.PEM)).decode()
+
+
+def test_request_whose_csr_carries_control_characters_is_refused(ck: Cli, tmp_path: Path) -> None:
+    """A CertificateRequest written by hand gets the Certificate's name rules too."""
+    request = _csr_b64("evil\nCN", ["x\x00y", "ok.example.com"], ("not a uri",))
+    text = (
+        "apiVersion: cert-manager.io/v1\nkind: CertificateRequest\nmetadata: {name: r}\n"
+        f"spec:\n  request: {request}\n  issuerRef: {{name: ca}}\n"
+    )
+    code, out = _apply(ck, tmp_path, text)
+    assert code == 1
+    assert 'spec.request: Invalid value: subject CN="evil\\nCN": must not contain control characters' in out
+    assert 'spec.request: Invalid value: DNS name "x\\x00y": a DNS name must not contain spaces' in out
+    assert 'spec.request: Invalid value: URI "not a uri": invalid URI: must not contain spaces' in out
+    assert "ok.example.com" not in out
+    assert _stored(ck) == 0
+    good = _csr_b64("ok.example.com", ["ok.example.com"], ("spiffe://cluster.local/ns/default/sa/app",))
+    code, out = _apply(ck, tmp_path, text.replace(request, good))
+    assert code == 0, out

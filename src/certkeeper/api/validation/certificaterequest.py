@@ -21,7 +21,8 @@ from ...pki.usages import (
 from ..certificate import CertificateRequest, CertificateRequestSpec
 from ..meta import Condition
 from .common import parse_go_duration, validate_issuer_ref
-from .errors import OMIT, FieldError, child, forbidden, invalid, required
+from .errors import OMIT, FieldError, child, forbidden, go_quote, invalid, required
+from .text import CONTROL_MSG, dns_name_error, has_control, uri_error
 
 APPROVED = "Approved"
 DENIED = "Denied"
@@ -78,6 +79,7 @@ def validate_csr(spec: CertificateRequestSpec, path: str) -> list[FieldError]:
         return [invalid(req_path, OMIT, f"failed to decode csr: {e}")]
     if not csr.is_signature_valid:
         el.append(invalid(req_path, OMIT, "invalid signature in csr: x509: ECDSA/RSA verification failure"))
+    el += _csr_names(csr, req_path)
 
     is_ca = bool(spec.is_ca)
     try:
@@ -119,6 +121,29 @@ def validate_csr(spec: CertificateRequestSpec, path: str) -> list[FieldError]:
                     f"ExtKeyUsages {eku_names(ekus)} in the spec",
                 )
             )
+    return el
+
+
+def _csr_names(csr: x509.CertificateSigningRequest, path: str) -> list[FieldError]:
+    """The names a hand-written CSR asks for, held to a Certificate's rules (``text``): a
+    control character or a name that can never be issued is not signed either way."""
+    el: list[FieldError] = []
+    for attr in csr.subject:
+        value = attr.value
+        if isinstance(value, str) and has_control(value):
+            el.append(invalid(path, OMIT, f"subject {attr.rfc4514_attribute_name}={go_quote(value)}: {CONTROL_MSG}"))
+    try:
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns_names = san.get_values_for_type(x509.DNSName)
+        uris = san.get_values_for_type(x509.UniformResourceIdentifier)
+    except (x509.ExtensionNotFound, ValueError):
+        return el
+    for name in dns_names:
+        if err := dns_name_error(name):
+            el.append(invalid(path, OMIT, f"DNS name {go_quote(name)}: {err}"))
+    for uri in uris:
+        if err := uri_error(uri):
+            el.append(invalid(path, OMIT, f"URI {go_quote(uri)}: invalid URI: {err}"))
     return el
 
 
