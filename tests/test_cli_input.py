@@ -18,8 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from certkeeper.api.certificate import Certificate
+from certkeeper.api.certificate import Certificate, CertificateStatus
 from certkeeper.api.core import Secret
+from certkeeper.api.meta import Condition
 from certkeeper.cli.logs import configure_logging
 
 from .test_cli_support import Cli
@@ -433,3 +434,20 @@ def test_request_whose_csr_carries_control_characters_is_refused(ck: Cli, tmp_pa
     good = _csr_b64("ok.example.com", ["ok.example.com"], ("spiffe://cluster.local/ns/default/sa/app",))
     code, out = _apply(ck, tmp_path, text.replace(request, good))
     assert code == 0, out
+
+
+def test_table_cells_keep_to_their_row(ck: Cli, tmp_path: Path) -> None:
+    """A condition message from elsewhere (an ACME server, a hook, an old store) with a
+    newline or an escape sequence is shown escaped: one row per object."""
+    code, out = _apply(ck, tmp_path, CERT.format(extra="  dnsNames: [web.example.com]"))
+    assert code == 0, out
+    with ck.store() as store:
+        crt = store.get(Certificate, "default", "web")
+        crt.status = CertificateStatus(conditions=[Condition(
+            type="Ready", status="False", reason="Failed", message="issuer said:\nweb   True\x1b[2J")])
+        store.update_status(crt)
+    r = ck("get", "certificates", "-o", "wide")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2
+    assert "issuer said:\\nweb   True\\x1b[2J" in lines[1]

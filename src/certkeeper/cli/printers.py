@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from ..api.meta import Resource, parse_time
+from .logs import escape_control
 from .state import object_ref
 
 Getter = Callable[[dict[str, Any], _dt.datetime], str]
@@ -186,9 +187,12 @@ COLUMNS: dict[str, list[Column]] = {
 
 
 def format_table(rows: Sequence[Sequence[str]]) -> str:
-    """kubectl's tabwriter: columns padded to the widest cell plus three spaces."""
+    """kubectl's tabwriter: columns padded to the widest cell plus three spaces. A cell
+    keeps to its row: a message with a newline (an issuer's error, a hook's output) or an
+    escape sequence shows escaped, as in the log."""
     if not rows:
         return ""
+    rows = [[escape_control(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for r in rows:
