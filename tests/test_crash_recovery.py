@@ -97,6 +97,7 @@ def count_writes(tmp: Path, cluster: Any) -> int:
     return writes
 
 
+@pytest.mark.timeout(900)  # on the cluster: a fresh start for each of ~27 write points
 def test_killed_after_every_write_converges(tmp_path: Path, cluster: Any) -> None:
     (tmp_path / "count").mkdir()
     total = count_writes(tmp_path / "count", cluster)
