@@ -30,7 +30,7 @@ from certkeeper.store.kube import KubeStore, open_kube_store
 from tests.kubecluster import ControlPlane, admin_client, wipe_namespaces
 
 from .harness import CA_SETUP, Harness, leaf_certificate
-from .test_deploy import DOCS, aggregated
+from .test_deploy import DOCS, aggregated, component
 
 pytest_plugins = ["tests.kubecluster"]
 
@@ -45,7 +45,8 @@ def bind_deploy_roles(plane: ControlPlane, user: str, edit: Rules | None = None)
     created: list[str] = []
     subject = [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]
     for doc in DOCS:
-        if doc["kind"] not in ("ClusterRole", "Role") or aggregated(doc):
+        # the controller's rules only (the webhook and the cainjector have identities of their own)
+        if doc["kind"] not in ("ClusterRole", "Role") or aggregated(doc) or component(doc) != "controller":
             continue
         role = copy.deepcopy(doc)
         role["metadata"]["name"] = f"{doc['metadata']['name']}-{suffix}"
