@@ -1030,8 +1030,8 @@ class SqliteStore:
                         # (seen: 2.7 GB over 10,000 issuances). Now and then make the
                         # writers wait a moment for a full checkpoint and an empty WAL.
                         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-                except sqlite3.Error:
-                    log.exception("store: WAL checkpoint failed")
+                except sqlite3.Error as e:  # a full disk: the next one tries again
+                    log.warning("store: WAL checkpoint failed: %s", e)
         finally:
             conn.close()
 
