@@ -175,6 +175,14 @@ def create(path: str, schema: Iterable[str]) -> bool:
             os.link(tmp, path)
         except FileExistsError:
             return False
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP):
+                raise
+            # a file system without hard links (FAT, some FUSE): a rename, which would
+            # replace a store made at this very moment by another process
+            if os.path.exists(path):
+                return False
+            os.rename(tmp, path)
         _fsync_folder(folder)
         return True
     except sqlite3.Error as e:
