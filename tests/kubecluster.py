@@ -522,18 +522,22 @@ def ensure_namespace(plane: ControlPlane, name: str) -> None:
 
 
 def has_orphans(store: Any) -> bool:
-    """Any object of certkeeper's kinds whose owners are all gone?"""
-    objs = [o for cls in _wipe_kinds() for o in store.list(cls)]
+    """Any object of certkeeper's kinds whose owners are all gone? Only owners of kinds
+    the store knows are judged (an owner of another kind cannot be seen from here)."""
+    kinds = _wipe_kinds()
+    known = {k.KIND for k in kinds}
+    objs = [o for cls in kinds for o in store.list(cls)]
     uids = {o.uid for o in objs}
-    return any(
-        o.metadata.owner_references and not any(r.uid in uids for r in o.metadata.owner_references)
-        for o in objs
-    )
+    for o in objs:
+        refs = o.metadata.owner_references or []
+        if refs and all(r.kind in known for r in refs) and not any(r.uid in uids for r in refs):
+            return True
+    return False
 
 
-def wait_collected(store: Any, timeout: float = 30.0) -> bool:
+def wait_collected(store: Any, timeout: float = 120.0) -> bool:
     """Wait until the garbage collector has deleted every object whose owners are all
-    gone; False at the deadline."""
+    gone; False at the deadline (generous: a loaded machine slows the collector down)."""
     deadline = time.monotonic() + timeout
     while has_orphans(store):
         if time.monotonic() > deadline:
