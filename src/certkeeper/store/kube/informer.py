@@ -53,10 +53,20 @@ def rv_int(rv: str | None) -> int:
         return 0
 
 
+#: kinds whose ``managedFields`` a controller reads (the Secret's, for server-side apply
+#: on the SQLite store's terms); every other kind's are left out of the cache: a
+#: quarter of a Certificate's or CertificateRequest's JSON that nothing reads, and an
+#: update without them keeps the server's (it fills in the live object's)
+KEEP_MANAGED_FIELDS = {"Secret"}
+
+
 def entry_of(obj: Resource, partial: bool = False) -> Entry:
     meta = obj.metadata
+    # a metadata-only entry is read from the API when it is used: its names are enough
+    keep = obj.KIND in KEEP_MANAGED_FIELDS and not partial
+    exclude = None if keep else {"metadata": {"managed_fields"}}
     return Entry(
-        raw=obj.model_dump_json(by_alias=True, exclude_none=True),
+        raw=obj.model_dump_json(by_alias=True, exclude_none=True, exclude=exclude),
         rv=rv_int(meta.resource_version),
         labels=dict(meta.labels or {}),
         owners=frozenset(r.uid for r in meta.owner_references or []),
