@@ -169,7 +169,9 @@ def test_lease_one_holder_at_a_time(kube_cluster: ControlPlane, kube_namespace: 
     try:
         assert a.acquire_lease("leader", "a", 60)
         assert not b.acquire_lease("leader", "b", 60)
-        assert a.acquire_lease("leader", "a", 60)  # renewal
+        before = a.client.requests_made
+        assert a.acquire_lease("leader", "a", 60)  # renewal: one PUT, no read
+        assert a.client.requests_made == before + 1
         a.release_lease("leader", "a")
         assert b.acquire_lease("leader", "b", 60)  # released: taken at once
     finally:

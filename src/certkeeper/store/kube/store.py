@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from ...api import constants as c
 from ...api import registry
@@ -76,6 +77,8 @@ class KubeStore:
         self._hlock = threading.Lock()
         #: what this process last saw of each Lease (client-go's observedRecord/observedTime)
         self._leases_seen: dict[str, tuple[str, float]] = {}
+        #: the Lease objects this process holds, as last written (renewed with one PUT)
+        self._leases_held: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ informers
 
@@ -405,6 +408,18 @@ class KubeStore:
         now = self.clock.now()
         now_s = micro_time(now)
         mono = now.timestamp()
+        held = self._leases_held.pop(name, None)
+        if held is not None and held.get("spec", {}).get("holderIdentity") == holder:
+            # a renewal: one PUT on the Lease as we last wrote it; a Conflict means someone
+            # else wrote it since, and only then is it read again
+            held["spec"]["renewTime"] = now_s
+            held["spec"]["leaseDurationSeconds"] = int(duration_seconds)
+            try:
+                self._leases_held[name] = self.client.json("PUT", path, held)
+                self._leases_seen[name] = (json.dumps(self._leases_held[name]["spec"], sort_keys=True), mono)
+                return True
+            except (Conflict, NotFound):
+                pass
         try:
             lease = self.client.json("GET", path)
         except NotFound:
@@ -423,7 +438,7 @@ class KubeStore:
                 },
             }
             try:
-                self.client.json("POST", LEASES.path(self.lease_namespace), body)
+                self._leases_held[name] = self.client.json("POST", LEASES.path(self.lease_namespace), body)
             except AlreadyExists:
                 return False
             self._leases_seen[name] = (json.dumps(body["spec"], sort_keys=True), mono)
@@ -444,7 +459,7 @@ class KubeStore:
         spec["leaseDurationSeconds"] = int(duration_seconds)
         spec["renewTime"] = now_s
         try:
-            self.client.json("PUT", path, lease)
+            self._leases_held[name] = self.client.json("PUT", path, lease)
         except (Conflict, NotFound):
             return False
         self._leases_seen[name] = (json.dumps(spec, sort_keys=True), mono)
@@ -452,6 +467,7 @@ class KubeStore:
 
     def release_lease(self, name: str, holder: str) -> None:
         """client-go's ReleaseOnCancel: clear the holder so a standby takes over at once."""
+        self._leases_held.pop(name, None)
         path = LEASES.path(self.lease_namespace, name)
         try:
             lease = self.client.json("GET", path)
