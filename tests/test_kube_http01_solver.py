@@ -214,3 +214,45 @@ def test_acmesolver_answers_exactly_its_token(tmp_path: Path) -> None:
         assert proc.wait(10) == 0
     err = (proc.stderr.read() if proc.stderr else b"").decode()
     assert "tok_123.thumb" not in err  # the key is not logged
+
+
+def test_named_ingress_edited_in_place_and_restored(kube_cluster: ControlPlane, kube_namespace: str) -> None:
+    """A solver with ``name``: the challenge's path goes first in the rule for its name of
+    that Ingress (so the site's catch-all does not take it), and clean-up gives the rules back."""
+    from certkeeper.controllers.acme.podsolver import ClusterHTTP01Solver, SolverPodSettings
+    from certkeeper.runtime.clock import RealClock
+    from certkeeper.runtime.controller import Context
+    from certkeeper.store.kube import open_kube_store
+
+    ns = kube_namespace
+    store = open_kube_store(str(kube_cluster.kubeconfig), cached=True, qps=0, namespace=ns)
+    try:
+        site = [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "shop", "port": {"number": 80}}}}]
+        original = store.create(Ingress(
+            api_version=Ingress.API_VERSION, kind=Ingress.KIND, metadata=ObjectMeta(name="shop", namespace=ns),
+            spec={"rules": [{"host": "shop.example.test", "http": {"paths": site}}]},
+        ))
+        ch = store.create(Challenge.from_dict({
+            "apiVersion": "acme.cert-manager.io/v1", "kind": "Challenge",
+            "metadata": {"name": "ch", "namespace": ns},
+            "spec": {"url": "https://acme.example.test/c/1", "authorizationURL": "https://acme.example.test/a/1",
+                     "dnsName": "shop.example.test", "type": "HTTP-01", "token": "tok", "key": "tok.thumb",
+                     "issuerRef": {"name": "le"}, "solver": {"http01": {"ingress": {"name": "shop"}}}},
+        }))
+        solver = ClusterHTTP01Solver(Context(store=store, clock=RealClock()), SolverPodSettings(image="img"), False)
+        solver.present(ch)
+        solver.present(ch)
+        [svc] = store.list(Service, ns, labels={LABEL_SOLVER: "true"})
+        assert store.list(Ingress, ns, labels={LABEL_SOLVER: "true"}) == []  # no Ingress of its own
+        edited = store.get(Ingress, ns, "shop")
+        [rule] = (edited.spec or {})["rules"]
+        assert rule["http"]["paths"] == [{
+            "path": "/.well-known/acme-challenge/tok", "pathType": "Exact",
+            "backend": {"service": {"name": svc.name, "port": {"number": 8089}}},
+        }, *site]
+        solver.cleanup(ch)
+        assert (store.get(Ingress, ns, "shop").spec or {})["rules"] == (original.spec or {})["rules"]
+        assert store.list(Pod, ns, labels={LABEL_SOLVER: "true"}) == []
+        assert store.list(Service, ns, labels={LABEL_SOLVER: "true"}) == []
+    finally:
+        store.close()

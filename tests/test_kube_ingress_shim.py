@@ -173,6 +173,21 @@ def test_http01_edit_in_place_and_ingress_class(rig: ShimRig) -> None:
                        tls=[{"hosts": ["b.example.test"], "secretName": "b-tls"}]))
     b = rig.cert("b-tls")
     assert b is not None and b.annotations() == {"acme.cert-manager.io/http01-override-ingress-class": "nginx"}
+    rig.create(ingress("third", {**ISSUER, "acme.cert-manager.io/http01-ingress-ingressclassname": "public"},
+                       tls=[{"hosts": ["c.example.test"], "secretName": "c-tls"}]))
+    third = rig.cert("c-tls")
+    assert third is not None
+    assert third.annotations() == {"acme.cert-manager.io/http01-override-ingress-ingressclassname": "public"}
+
+
+def test_extra_certificate_annotations_are_copied(kube_cluster: ControlPlane, kube_namespace: str) -> None:
+    r = ShimRig(str(kube_cluster.kubeconfig), kube_namespace, extra_certificate_annotations=["example.test/owner"])
+    try:
+        r.create(ingress("web", {**ISSUER, "example.test/owner": "team-a", "example.test/other": "x"}))
+        cert = r.cert("web-tls")
+        assert cert is not None and cert.annotations() == {"example.test/owner": "team-a"}
+    finally:
+        r.close()
 
 
 BAD = [
