@@ -3,6 +3,7 @@ of the real control plane, the shim controllers only, and the events they record
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from certkeeper.api.certificate import Certificate
@@ -53,6 +54,16 @@ class ShimRig:
 
     def cert(self, name: str) -> Certificate | None:
         return self.store.try_get(Certificate, self.namespace, name)
+
+    def wait_gone(self, name: str, timeout: float = 120.0) -> bool:
+        """Wait until the cluster's garbage collector has removed the Certificate (its owner
+        was deleted); False at the deadline."""
+        deadline = time.monotonic() + timeout
+        while self.store.try_get(Certificate, self.namespace, name) is not None:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)  # polling kube-controller-manager's garbage collector, with a deadline
+        return True
 
     def events(self, reason: str | None = None) -> list[Event]:
         return [

@@ -282,13 +282,9 @@ def test_a_certificate_the_ingress_does_not_own_is_never_touched(rig: ShimRig) -
 
 
 def test_deleting_the_ingress_deletes_its_certificates(rig: ShimRig) -> None:
-    from tests.kubecluster import wait_collected
-
     rig.create(ingress("web", ISSUER))
     assert rig.cert("web-tls") is not None
     rig.store.delete(Ingress, rig.namespace, "web")
     rig.settle()
     # the cluster's garbage collector removes what the Ingress owned
-    assert wait_collected(rig.store)
-    rig.store.flush()
-    assert rig.cert("web-tls") is None
+    assert rig.wait_gone("web-tls")
