@@ -78,6 +78,23 @@ def entry_of(obj: Resource, partial: bool = False) -> Entry:
     )
 
 
+def entry_from_item(item: dict[str, Any], kind: str, partial: bool) -> Entry:
+    """An item of a LIST as the API server sent it, kept as JSON text without building a
+    model: the start-up's lists cost a JSON parse, not a decode into models and an encode
+    back, and an item the models cannot read fails only when it is read, never the list."""
+    meta = item.get("metadata") or {}
+    if partial or kind not in KEEP_MANAGED_FIELDS:
+        meta.pop("managedFields", None)
+    refs = meta.get("ownerReferences") or []
+    return Entry(
+        raw=json.dumps(item, separators=(",", ":"), ensure_ascii=False),
+        rv=rv_int(meta.get("resourceVersion")),
+        labels=dict(meta.get("labels") or {}),
+        owners=frozenset(r["uid"] for r in refs if r.get("uid")) if refs else _NO_OWNERS,
+        partial=partial,
+    )
+
+
 _ENVELOPES: dict[type[Resource], type[BaseModel]] = {}
 _LISTS: dict[type[Resource], type[BaseModel]] = {}
 
@@ -189,7 +206,6 @@ class Informer:
 
     def _list(self) -> None:
         items: dict[tuple[str, str], Entry] = {}
-        model = list_model(self.cls)
         cont = ""
         path = self.gvr.path(self.namespace)
         accept = ACCEPT_METADATA if self.metadata_only else "application/json"
@@ -199,10 +215,12 @@ class Informer:
             if cont:
                 params["continue"] = cont
             resp = self.client.request("GET", path, params=params, accept=accept)
-            page = model.model_validate_json(resp.content)
-            for obj in page.items or []:  # type: ignore[attr-defined]
-                items[(obj.metadata.namespace or "", obj.metadata.name or "")] = entry_of(obj, self.metadata_only)
-            meta = page.metadata  # type: ignore[attr-defined]
+            page = json.loads(resp.content)
+            for item in page.get("items") or []:
+                imeta = item.get("metadata") or {}
+                key = (imeta.get("namespace") or "", imeta.get("name") or "")
+                items[key] = entry_from_item(item, self.cls.KIND, self.metadata_only)
+            meta = page.get("metadata") or {}
             rv = meta.get("resourceVersion", rv)
             cont = meta.get("continue") or ""
             if not cont:
