@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.peers import _die_with_parent, _stop_process, _wait_ready, free_port
+from tests.peers import _die_with_parent, _stop_process, _wait_ready, free_port, missing_peer
 from tests.standins import ZoneNameserver
 
 REGION = "us-east-1"
@@ -49,7 +49,7 @@ class MotoServer:
     def start(self) -> None:
         binary = Path(sys.executable).with_name("moto_server")
         if not binary.exists():
-            pytest.skip("moto[server] is not installed")
+            missing_peer("moto[server] is not installed")
         self.port = free_port()
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(

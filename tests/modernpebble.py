@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.peers import missing_peer
+
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES: dict[str, dict[str, object]] = {
     "default": {"description": "The profile you know and love", "validityPeriod": 7776000},
@@ -27,7 +29,7 @@ PROFILES: dict[str, dict[str, object]] = {
 def modern_pebble() -> dict[str, Any]:
     script = ROOT / "scripts" / "build-pebble.sh"
     if shutil.which("go") is None and not list((ROOT / ".cache" / "pebble").glob("*/bin/pebble")):
-        pytest.skip("go is needed to build the current Pebble")
+        missing_peer("go is needed to build the current Pebble")
     result = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900)
     if result.returncode != 0:
         raise RuntimeError(f"building Pebble failed:\n{result.stderr[-2000:]}")

@@ -21,7 +21,7 @@ import dns.rdatatype
 import pytest
 import requests
 
-from tests.peers import _die_with_parent, _stop_process, _wait_ready, find_binary, free_port
+from tests.peers import _die_with_parent, _stop_process, _wait_ready, find_binary, free_port, missing_peer
 
 SCHEMA = Path("/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql")
 ZONE = "example.test."
@@ -50,7 +50,7 @@ class PowerDNSServer:
     def start(self) -> None:
         binary = find_binary("pdns_server")
         if binary is None or not SCHEMA.exists():
-            pytest.skip("pdns-server and pdns-backend-sqlite3 are not installed")
+            missing_peer("pdns-server and pdns-backend-sqlite3 are not installed")
         db = self.workdir / "pdns.sqlite3"
         with sqlite3.connect(db) as conn:
             conn.executescript(SCHEMA.read_text())

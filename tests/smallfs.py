@@ -10,21 +10,21 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+from tests.peers import missing_peer
 
 
 @contextlib.contextmanager
 def tmpfs(where: Path, size_kb: int) -> Iterator[Path]:
     """A tmpfs of ``size_kb`` KiB mounted at ``where`` for the block's duration."""
     if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
+        missing_peer("mounting a small tmpfs needs root")
     where.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0755", "tmpfs", str(where)],
         capture_output=True, text=True,
     )
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+        missing_peer(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     try:
         yield where
     finally:

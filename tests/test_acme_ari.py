@@ -141,9 +141,8 @@ def _with_renewal_time(daemon: LiveDaemon) -> Certificate | None:
     return cert if cert is not None and cert.status and cert.status.renewal_time else None
 
 
+@pytest.mark.parametrize("server", ["current"], indirect=True)  # Debian's Pebble has no ARI
 def test_renewal_order_replaces_the_current_certificate(daemon: LiveDaemon, server: PebbleServer) -> None:
-    if server.binary is None:
-        pytest.skip("Debian's Pebble has no ARI")
     names = [f"{unique('rep')}.example.test"]
     daemon.apply(acme_issuer("ari", server, [HTTP01_SOLVER]))
     daemon.apply(certificate("web", names, "ari"))
@@ -203,13 +202,12 @@ def test_spec_renewal_without_a_window() -> None:
     assert dt.datetime(2030, 1, 1, tzinfo=dt.UTC) <= (when or now) <= dt.datetime(2030, 1, 2, tzinfo=dt.UTC)
 
 
+@pytest.mark.parametrize("server", ["current"], indirect=True)  # Debian's Pebble has no ARI
 def test_a_refused_replaces_does_not_cost_the_renewal(
     daemon: LiveDaemon, server: PebbleServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The Certificate moves to an issuer with another account: the server refuses to let
     that account replace the old certificate, and the Order is placed again without it."""
-    if server.binary is None:
-        pytest.skip("Debian's Pebble has no ARI")
     names = [f"{unique('moved')}.example.test"]
     daemon.apply(acme_issuer("first", server, [HTTP01_SOLVER]))
     daemon.apply(acme_issuer("second", server, [HTTP01_SOLVER]))

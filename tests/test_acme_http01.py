@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from certkeeper.acme.http01 import Http01Responder, WebrootSolver, http01_self_check, normalise_host
-from tests.peers import BindServer, free_port, make_tls_ca_and_server_cert
+from tests.peers import BindServer, free_port, make_tls_ca_and_server_cert, missing_peer
 
 pytest_plugins = ["tests.peers"]
 
@@ -131,7 +131,7 @@ def test_responder_listens_on_ipv6_loopback() -> None:
         responder = Http01Responder("[::1]:0")
         responder.start()
     except OSError as exc:
-        pytest.skip(f"no IPv6 loopback here: {exc}")
+        missing_peer(f"no IPv6 loopback here: {exc}")
     try:
         responder.present("v6.example.test", TOKEN, KEY)
         conn = http.client.HTTPConnection("::1", responder.port, timeout=5)

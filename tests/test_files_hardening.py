@@ -24,6 +24,7 @@ from certkeeper.pki.chain import parse_certificates
 from certkeeper.pki.keys import decode_private_key, public_keys_equal
 from certkeeper.store.files import FileLayout, ForeignFolder, SecretProjector
 from certkeeper.store.hooks import HookEnvError, hook_env
+from tests.peers import missing_peer
 
 from .harness import CA_SETUP, Harness, leaf_certificate
 
@@ -258,7 +259,7 @@ def _mount_tmpfs(path: Path, size: str, readonly: bool = False) -> None:
     opts = f"size={size},mode=0700" + (",ro" if readonly else "")
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], capture_output=True, text=True)
     if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (a real small file system is needed): {r.stderr.strip()}")
+        missing_peer(f"cannot mount a tmpfs here (a real small file system is needed): {r.stderr.strip()}")
 
 
 def _umount(path: Path) -> None:
@@ -440,7 +441,7 @@ def test_a_non_root_server_reads_its_key_and_not_the_cas(
     """Item 7: --secrets-group/--secrets-mode and per-Certificate secretTemplate
     annotations; checked by reading the files as another user, as nginx would."""
     if os.geteuid() != 0:
-        pytest.skip("reading as another user needs root to switch to it")
+        missing_peer("reading as another user needs root to switch to it")
     # a folder other users can reach (pytest's own are private)
     base = Path(tempfile.mkdtemp(prefix="certkeeper-files-", dir="/tmp"))
     base.chmod(0o711)
