@@ -14,11 +14,7 @@ import base64
 import contextlib
 import json
 import secrets
-import signal
 import ssl
-import subprocess
-import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -27,46 +23,12 @@ from typing import Any
 import yaml
 
 from certkeeper.store import AlreadyExists, NotFound, StoreError
+from tests.daemons import Program
 from tests.kubecluster import ControlPlane, admin_client, free_port
 
-CLI = [sys.executable, "-m", "certkeeper"]
 ADMISSION = "/apis/admissionregistration.k8s.io/v1"
 WEBHOOK_NAME = "webhook.cert-manager.io"
 SELECT_LABEL = "certkeeper.test/webhook"
-
-
-class Program:
-    """A certkeeper process whose log lines are watched for a phrase (no sleeps)."""
-
-    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen(
-            [*CLI, *argv], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
-        )
-        self.lines: list[str] = []
-        self._cond = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            with self._cond:
-                self.lines.append(line)
-                self._cond.notify_all()
-
-    def wait_for(self, phrase: str, timeout: float = 30) -> bool:
-        with self._cond:
-            return self._cond.wait_for(
-                lambda: any(phrase in line for line in self.lines) or self.proc.poll() is not None, timeout
-            ) and any(phrase in line for line in self.lines)
-
-    def log(self) -> str:
-        with self._cond:
-            return "".join(self.lines)
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        return self.proc.wait(timeout=30)
 
 
 class Webhook(Program):

@@ -10,12 +10,12 @@ import threading
 CLI = [sys.executable, "-m", "certkeeper"]
 
 
-class Daemon:
-    """A `certkeeper run` whose log lines are watched for a phrase (no sleeps)."""
+class Program:
+    """A certkeeper process whose log lines are watched for a phrase (no sleeps)."""
 
-    def __init__(self, env: dict[str, str], args: list[str] | None = None) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
-            [*CLI, "run", *(args or [])], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+            [*CLI, *argv], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
         )
         self.lines: list[str] = []
         self._cond = threading.Condition()
@@ -27,11 +27,18 @@ class Daemon:
             with self._cond:
                 self.lines.append(line)
                 self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()  # the process ended: nobody need wait for more lines
+
+    def _seen(self, phrase: str, after: int) -> bool:
+        return any(phrase in line for line in self.lines[after:])
 
     def wait_for(self, phrase: str, timeout: float = 30, after: int = 0) -> bool:
-        """Whether ``phrase`` appears in a log line (past the first ``after`` lines)."""
+        """Whether ``phrase`` appears in a log line (past the first ``after`` lines); gives
+        up early once the process has ended."""
         with self._cond:
-            return self._cond.wait_for(lambda: any(phrase in line for line in self.lines[after:]), timeout)
+            self._cond.wait_for(lambda: self._seen(phrase, after) or self.proc.poll() is not None, timeout)
+            return self._seen(phrase, after)
 
     def exited(self, timeout: float) -> int | None:
         try:
@@ -47,3 +54,10 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         return self.proc.wait(timeout=30)
+
+
+class Daemon(Program):
+    """A `certkeeper run`."""
+
+    def __init__(self, env: dict[str, str], args: list[str] | None = None) -> None:
+        super().__init__(["run", *(args or [])], env)

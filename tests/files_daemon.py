@@ -11,29 +11,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .harness import CA_SETUP
 from .test_cli_support import certkeeper_command
 
-CA_AND_ISSUER = """\
-apiVersion: cert-manager.io/v1
-kind: Issuer
-metadata: {name: selfsigned}
-spec: {selfSigned: {}}
----
-apiVersion: cert-manager.io/v1
-kind: Certificate
-metadata: {name: root-ca}
-spec:
-  isCA: true
-  commonName: Test Root CA
-  secretName: root-ca
-  privateKey: {algorithm: ECDSA, size: 256}
-  issuerRef: {name: selfsigned}
----
-apiVersion: cert-manager.io/v1
-kind: Issuer
-metadata: {name: ca}
-spec: {ca: {secretName: root-ca}}
-"""
+#: a self-signed Issuer, a CA Certificate and a CA Issuer on it
+CA_AND_ISSUER = CA_SETUP
 
 
 def leaf(name: str, secret: str | None = None, annotations: dict[str, str] | None = None) -> str:
