@@ -15,7 +15,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, create_model
@@ -385,10 +385,6 @@ class Informer:
             found = [(k, e) for k, e in found if all(e.labels.get(lk) == lv for lk, lv in labels.items())]
         return found
 
-    def __iter__(self) -> Iterator[Entry]:
-        with self.lock:
-            snapshot = [e for names in self.cache.values() for e in names.values()]
-        return iter(snapshot)
 
 
 def wait_all(informers: list[Informer], timeout: float) -> None:
