@@ -36,3 +36,12 @@ CR_PENDING = "Pending"
 CR_ISSUED = "Issued"
 CR_FAILED = "Failed"
 CR_DENIED = "Denied"
+
+# the host's files controller and renewal hook (conditions on a Certificate; certkeeper's own)
+COND_FILES_WRITTEN = "FilesWritten"
+COND_HOOK_PENDING = "RenewHookPending"
+FILES_WRITTEN = "Written"
+HOOK_FILES_CHANGING = "FilesChanging"
+HOOK_DUE = "Pending"
+HOOK_FAILED = "HookFailed"
+HOOK_SUCCEEDED = "HookSucceeded"

@@ -1,49 +1,106 @@
-"""Kinds certkeeper knows, looked up by kind, plural, singular or short name (kubectl's way)."""
+"""Kinds certkeeper knows, looked up by kind, plural, singular or short name (kubectl's way).
+
+The names are kept here beside the module of each kind, so that resolving what a user typed
+imports only that kind's models: building every pydantic model of the API costs a
+command-line call more than the rest of its work (``tests/test_cli_startup.py`` checks the
+names against the classes).
+"""
 
 from __future__ import annotations
 
-from ..api.meta import Resource
-from .acme import Challenge, Order
-from .certificate import Certificate, CertificateRequest
-from .cluster import Gateway, HTTPRoute, Ingress, Pod, Service
-from .core import Namespace, Secret
-from .event import Event
-from .issuer import ClusterIssuer, Issuer
+import dataclasses
+import importlib
+from typing import TYPE_CHECKING, Any
 
-KINDS: list[type[Resource]] = [
-    Certificate,
-    CertificateRequest,
-    Issuer,
-    ClusterIssuer,
-    Secret,
-    Namespace,
-    Order,
-    Challenge,
-    Event,
-]
+if TYPE_CHECKING:
+    from ..api.meta import Resource
 
+
+@dataclasses.dataclass(frozen=True)
+class KindName:
+    """What kubectl matches a typed name against, and where the class is."""
+
+    kind: str
+    plural: str
+    short_names: tuple[str, ...]
+    api_version: str
+    module: str
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    def names(self) -> set[str]:
+        return {self.kind.lower(), self.plural, *self.short_names}
+
+    def load(self) -> type[Resource]:
+        cls: type[Resource] = getattr(importlib.import_module(self.module, __package__), self.kind)
+        return cls
+
+
+_CM = "cert-manager.io/v1"
+#: the kinds the store holds, in lookup order
+NAMES: tuple[KindName, ...] = (
+    KindName("Certificate", "certificates", ("cert", "certs"), _CM, ".certificate"),
+    KindName("CertificateRequest", "certificaterequests", ("cr", "crs"), _CM, ".certificate"),
+    KindName("Issuer", "issuers", ("iss",), _CM, ".issuer"),
+    KindName("ClusterIssuer", "clusterissuers", ("ciss",), _CM, ".issuer"),
+    KindName("Secret", "secrets", (), "v1", ".core"),
+    KindName("Namespace", "namespaces", ("ns",), "v1", ".core"),
+    KindName("Order", "orders", (), "acme.cert-manager.io/v1", ".acme"),
+    KindName("Challenge", "challenges", (), "acme.cert-manager.io/v1", ".acme"),
+    KindName("Event", "events", ("ev",), "v1", ".event"),
+)
 #: kinds of other APIs that only the Kubernetes backend watches (the shims' input and the
 #: HTTP-01 solver's objects); ``apply`` on a host skips them and SQLite never holds them
-CLUSTER_KINDS: list[type[Resource]] = [Ingress, Gateway, HTTPRoute, Pod, Service]
+CLUSTER_NAMES: tuple[KindName, ...] = (
+    KindName("Ingress", "ingresses", ("ing",), "networking.k8s.io/v1", ".cluster"),
+    KindName("Gateway", "gateways", ("gtw",), "gateway.networking.k8s.io/v1", ".cluster"),
+    KindName("HTTPRoute", "httproutes", (), "gateway.networking.k8s.io/v1", ".cluster"),
+    KindName("Pod", "pods", ("po",), "v1", ".cluster"),
+    KindName("Service", "services", ("svc",), "v1", ".cluster"),
+)
+
+#: the classes of NAMES (and of ``register``), and of CLUSTER_NAMES: imported on first use
+KINDS: list[type[Resource]]
+CLUSTER_KINDS: list[type[Resource]]
+
+#: kinds added by ``register`` (none in certkeeper itself), after the known ones
+_registered: list[type[Resource]] = []
+
+
+def __getattr__(name: str) -> Any:
+    """``KINDS`` and ``CLUSTER_KINDS``, the classes, are imported when first asked for."""
+    if name == "KINDS":
+        kinds = [k.load() for k in NAMES] + _registered
+        globals()["KINDS"] = kinds
+        return kinds
+    if name == "CLUSTER_KINDS":
+        cluster = [k.load() for k in CLUSTER_NAMES]
+        globals()["CLUSTER_KINDS"] = cluster
+        return cluster
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def register(cls: type[Resource]) -> None:
-    if cls not in KINDS:
-        KINDS.append(cls)
+    kinds: list[type[Resource]] = globals()["KINDS"] if "KINDS" in globals() else __getattr__("KINDS")
+    if cls not in kinds:
+        kinds.append(cls)
+        _registered.append(cls)
 
 
 def by_kind(kind: str) -> type[Resource] | None:
-    for cls in KINDS:
-        if kind == cls.KIND:
-            return cls
-    return None
+    for k in NAMES:
+        if kind == k.kind:
+            return k.load()
+    return next((cls for cls in _registered if kind == cls.KIND), None)
 
 
 def by_api_version_kind(api_version: str, kind: str) -> type[Resource] | None:
-    for cls in KINDS:
-        if kind == cls.KIND and api_version == cls.API_VERSION:
-            return cls
-    return None
+    for k in NAMES:
+        if kind == k.kind and api_version == k.api_version:
+            return k.load()
+    return next((cls for cls in _registered if kind == cls.KIND and api_version == cls.API_VERSION), None)
 
 
 def lookup(name: str) -> type[Resource] | None:
@@ -51,9 +108,11 @@ def lookup(name: str) -> type[Resource] | None:
     ``certificates.cert-manager.io`` ..."""
     n = name.lower()
     base, _, group = n.partition(".")
-    for cls in KINDS:
+    for k in NAMES:
+        if base in k.names() and (not group or group == k.group):
+            return k.load()
+    for cls in _registered:
         names = {cls.KIND.lower(), cls.PLURAL, *cls.SHORT_NAMES}
-        cls_group = cls.API_VERSION.rpartition("/")[0]
-        if base in names and (not group or group == cls_group):
+        if base in names and (not group or group == cls.API_VERSION.rpartition("/")[0]):
             return cls
     return None

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
-from ..api.meta import Resource
 from ..store import NotFound, Store
-from .describe import describe
-from .events import events_for
 from .printers import render
 from .selector import SelectorError, compile_selector
 from .state import CliState, fail, global_options, namespace_for, resolve_kind, server_error, state
+
+if TYPE_CHECKING:
+    from ..api.meta import Resource
 
 OUTPUTS = ("wide", "yaml", "json", "name")
 
@@ -119,6 +120,9 @@ def get_cmd(kind: str, names: tuple[str, ...], output: str | None, all_namespace
 @global_options()
 def describe_cmd(kind: str, names: tuple[str, ...], all_namespaces: bool, selector: str | None) -> None:
     """Show details of objects (all of a kind when no name is given)."""
+    from .describe import describe  # Events and every section's printer: this verb only
+    from .events import events_for
+
     st = state()
     cls, wanted = split_refs(kind, names)
     store = st.store()

@@ -13,8 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from ..api.meta import Resource, parse_time
 from .logs import escape_control
 from .state import object_ref
@@ -237,16 +235,10 @@ def dump_json(data: Any) -> str:
     return json.dumps(data, indent=4, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-class _KubeDumper(yaml.SafeDumper):
-    """Quote with double quotes where quoting is needed, as kubectl's YAML printer does."""
-
-    def choose_scalar_style(self) -> str:
-        style: str = super().choose_scalar_style()
-        return '"' if style == "'" else style
-
-
 def dump_yaml(data: Any) -> str:
-    return yaml.dump(data, Dumper=_KubeDumper, sort_keys=True, default_flow_style=False, allow_unicode=True)
+    from .yamlout import dump_yaml
+
+    return dump_yaml(data)
 
 
 def render(

@@ -10,18 +10,19 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from ..api import registry
-from ..api.meta import Resource
 from ..pki.durations import parse_duration
 from ..store import NotFound, Store, StoreError, default_store_path, open_store
 from ..store.base import AlreadyExists, Conflict, Forbidden, Invalid
 from ..store.errors import StoreBroken, StoreMissing, StoreUnavailable
-from ..store.sqlite import resource_name
 from .logs import configure_logging
+
+if TYPE_CHECKING:  # the models are imported by the verbs that read objects, not by ``--help``
+    from ..api.meta import Resource
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -210,5 +211,7 @@ def object_ref(obj: Resource) -> str:
 
 
 def plural_ref(cls: type[Resource]) -> str:
+    from ..store.sqlite import resource_name
+
     return resource_name(cls)
 

@@ -15,11 +15,6 @@ from ..api.certificate import Certificate, CertificateRequest
 from ..api.core import TLS_CERT, Secret
 from ..api.issuer import ClusterIssuer, Issuer
 from ..api.meta import Condition, Resource, format_time, get_condition, parse_time
-from ..controllers.certificates.util import ari_window
-from ..controllers.files_common import COND_FILES_WRITTEN, COND_HOOK_PENDING, HOOK_FAILED
-from ..pki.chain import parse_certificates
-from ..pki.errors import PKIError
-from ..pki.inspect import describe_certificate_pem
 from ..store import NotFound, Store
 from .events import event_lines, events_for
 from .state import fail, global_options, server_error, state
@@ -97,6 +92,8 @@ def _secret_lines(store: Store, cert: Certificate) -> list[str]:
     pem = secret.get(TLS_CERT)
     if not pem:
         return [*lines, "  No certificate in the Secret (tls.crt is empty)"]
+    from ..pki.inspect import describe_certificate_pem  # cryptography: only with a certificate to show
+
     try:
         lines += _indent(describe_certificate_pem(pem), "  ")
     except ValueError as e:
@@ -106,14 +103,9 @@ def _secret_lines(store: Store, cert: Certificate) -> list[str]:
 
 def _renewal_source(store: Store, cert: Certificate) -> str:
     """Where ``renewalTime`` came from: the ACME server's window or the spec."""
-    secret = store.try_get(Secret, cert.namespace, cert.spec.secret_name or "")
-    try:
-        leaf = parse_certificates(secret.get(TLS_CERT) or b"")[0] if secret is not None else None
-    except (PKIError, IndexError):
-        leaf = None
-    window = ari_window(cert, leaf) if leaf is not None else None
+    ari = cert.status.acme.ari if cert.status and cert.status.acme else None
+    window = _ari_window(store, cert) if ari is not None else None
     if window is not None:
-        ari = cert.status.acme.ari if cert.status and cert.status.acme else None
         text = (f"the ACME server's renewal information (ARI, RFC 9773): a time inside its suggested window "
                 f"{format_time(window[0])} .. {format_time(window[1])}")
         if ari is not None and ari.explanation_url:
@@ -127,11 +119,25 @@ def _renewal_source(store: Store, cert: Certificate) -> str:
     return "the default: two thirds through the certificate's lifetime"
 
 
+def _ari_window(store: Store, cert: Certificate) -> tuple[_dt.datetime, _dt.datetime] | None:
+    """The ARI window in status, if it belongs to the certificate in the Secret."""
+    from ..controllers.certificates.util import ari_window
+    from ..pki.chain import parse_certificates
+    from ..pki.errors import PKIError
+
+    secret = store.try_get(Secret, cert.namespace, cert.spec.secret_name or "")
+    try:
+        leaf = parse_certificates(secret.get(TLS_CERT) or b"")[0] if secret is not None else None
+    except (PKIError, IndexError):
+        leaf = None
+    return ari_window(cert, leaf) if leaf is not None else None
+
+
 def _files_lines(cert: Certificate) -> list[str]:
     """What the host's files controller and hook recorded (nothing without --secrets-dir)."""
     conds = cert.status.conditions if cert.status else None
-    files = get_condition(conds, COND_FILES_WRITTEN)
-    hook = get_condition(conds, COND_HOOK_PENDING)
+    files = get_condition(conds, c.COND_FILES_WRITTEN)
+    hook = get_condition(conds, c.COND_HOOK_PENDING)
     lines = []
     if files is not None:
         if files.status == "True":
@@ -141,7 +147,7 @@ def _files_lines(cert: Certificate) -> list[str]:
     if hook is not None:
         if hook.status != "True":
             lines.append(f"Renewal hook: {hook.message or 'ran'}")
-        elif hook.reason == HOOK_FAILED:
+        elif hook.reason == c.HOOK_FAILED:
             lines.append(f"Renewal hook: failing, retried with back-off: {hook.message or ''}")
         else:
             lines.append(f"Renewal hook: pending: {hook.message or ''}")

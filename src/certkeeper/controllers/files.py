@@ -23,6 +23,14 @@ from pathlib import Path
 
 from ..api import constants as c
 from ..api.certificate import Certificate
+from ..api.constants import (
+    COND_FILES_WRITTEN,
+    COND_HOOK_PENDING,
+    FILES_WRITTEN,
+    HOOK_DUE,
+    HOOK_FAILED,
+    HOOK_FILES_CHANGING,
+)
 from ..api.core import Secret
 from ..runtime.controller import Context, Controller, Mapper, Result, same_key
 from ..runtime.faults import fault_point
@@ -31,12 +39,6 @@ from ..store.base import EventType, WatchEvent
 from ..store.files import DEFAULT_LAYOUT, FileLayout, FilesError, SecretProjector
 from .certificates.util import cert_index
 from .files_common import (
-    COND_FILES_WRITTEN,
-    COND_HOOK_PENDING,
-    FILES_WRITTEN,
-    HOOK_DUE,
-    HOOK_FAILED,
-    HOOK_FILES_CHANGING,
     condition_of,
     layout_for,
     layout_key,

@@ -26,16 +26,6 @@ from ..runtime.clock import Clock
 from ..store.base import Conflict, Store
 from ..store.files import DEFAULT_LAYOUT, FileLayout, FilesError
 
-COND_FILES_WRITTEN = "FilesWritten"
-COND_HOOK_PENDING = "RenewHookPending"
-
-FILES_WRITTEN = "Written"
-HOOK_FILES_CHANGING = "FilesChanging"
-HOOK_DUE = "Pending"
-HOOK_FAILED = "HookFailed"
-HOOK_SUCCEEDED = "HookSucceeded"
-
-
 
 class InvalidSecretTemplate(FilesError):
     reason = "InvalidSecretTemplate"

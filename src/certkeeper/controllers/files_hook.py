@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..api.certificate import Certificate
+from ..api.constants import COND_HOOK_PENDING, HOOK_DUE, HOOK_FAILED, HOOK_SUCCEEDED
 from ..api.meta import format_time
 from ..runtime.controller import Context, Controller, Mapper, Result
 from ..runtime.queue import Key
@@ -29,10 +30,6 @@ from ..store.base import EventType, WatchEvent
 from ..store.files import SecretProjector
 from ..store.hooks import HookEnvError, HookResult, HookTracker, hook_env, run_hook
 from .files_common import (
-    COND_HOOK_PENDING,
-    HOOK_DUE,
-    HOOK_FAILED,
-    HOOK_SUCCEEDED,
     condition_of,
     write_conditions,
 )

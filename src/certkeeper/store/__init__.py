@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ..runtime.clock import Clock
 from .base import (
     AlreadyExists,
     Conflict,
@@ -18,7 +18,20 @@ from .base import (
     WatchHandler,
 )
 from .errors import StoreBroken, StoreUnavailable
-from .sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from ..runtime.clock import Clock
+    from .sqlite import SqliteStore
+
+
+def __getattr__(name: str) -> Any:
+    """``SqliteStore`` is imported when first asked for: a verb that only handles the
+    store's errors (or ``--help``) does not load the backend and every kind it decodes."""
+    if name == "SqliteStore":
+        from .sqlite import SqliteStore
+
+        return SqliteStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "AlreadyExists",
@@ -73,6 +86,8 @@ def open_store(
     (a mistyped path for a reading verb is an error, not a new empty store), and only
     ``make_folder`` its missing folders (the default location's, which certkeeper owns).
     Raises StoreBroken or StoreUnavailable with a message for a person."""
+    from .sqlite import SqliteStore
+
     path = sqlite_path_from_url(url)
     if create and make_folder:
         parent = os.path.dirname(os.path.abspath(path))

@@ -12,12 +12,13 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from ..api.event import Event
-from ..api.meta import Resource
+if TYPE_CHECKING:  # the errors below are imported by every verb, also those that read no object
+    from ..api.event import Event
+    from ..api.meta import Resource
 
-R = TypeVar("R", bound=Resource)
+R = TypeVar("R", bound="Resource")
 
 
 class StoreError(Exception):

@@ -31,14 +31,12 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from pydantic import BaseModel
 
 from ..api import registry
 from ..api.bytefield import LEGACY_PEM_CONTEXT
-from ..api.core import Secret
-from ..api.event import Event
 from ..api.meta import Resource, format_time
 from ..runtime.clock import Clock, RealClock
 from . import sqlitefile
@@ -56,6 +54,9 @@ from .base import (
 )
 from .errors import StoreBroken, StoreMissing
 from .names import dns1123_label_error, dns1123_subdomain_error
+
+if TYPE_CHECKING:  # imported where used: a reading command decodes neither
+    from ..api.event import Event
 
 log = logging.getLogger(__name__)
 
@@ -655,6 +656,8 @@ class SqliteStore:
     def apply(self, obj: R, field_manager: str) -> R:
         """Server-side apply emulated (``store/apply.py``): merge over the stored object,
         then create or update it with its resourceVersion as precondition."""
+        from ..api.core import Secret
+
         if not isinstance(obj, Secret):
             raise StoreError(f"server-side apply of {obj.KIND} is not supported by the SQLite store")
         ns = self._namespace(Secret, obj.metadata.namespace)
@@ -801,6 +804,8 @@ class SqliteStore:
         mappers a decode. Their resourceVersion is the store's current one."""
         if not events:
             return
+        from ..api.event import Event
+
         key = self._key(Event)
         with self._write():
             rv = self._current_rv()
@@ -823,6 +828,8 @@ class SqliteStore:
 
     @_translated
     def expire_events(self, last_seen_before: str) -> int:
+        from ..api.event import Event
+
         with self._write():
             cur = self._conn.execute(
                 "DELETE FROM objects WHERE kind = ? AND "
