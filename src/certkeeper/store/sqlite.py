@@ -40,7 +40,6 @@ from ..api.bytefield import LEGACY_PEM_CONTEXT
 from ..api.meta import Resource, format_time
 from ..runtime.clock import Clock, RealClock
 from . import sqlitefile
-from .apply import merge_apply
 from .base import (
     AlreadyExists,
     Conflict,
@@ -657,6 +656,7 @@ class SqliteStore:
         """Server-side apply emulated (``store/apply.py``): merge over the stored object,
         then create or update it with its resourceVersion as precondition."""
         from ..api.core import Secret
+        from .apply import merge_apply
 
         if not isinstance(obj, Secret):
             raise StoreError(f"server-side apply of {obj.KIND} is not supported by the SQLite store")
