@@ -41,6 +41,8 @@ from .runtime.clock import Clock, RealClock
 from .runtime.controller import Context, Controller, EventRecorder, Options
 from .runtime.events import EventSink
 from .runtime.hostlock import HostLock, holder_alive, holder_identity
+from .runtime.keypool import SERVICE as KEY_SOURCE
+from .runtime.keypool import KeySource, PooledKeys
 from .runtime.leader import LeaderLease
 from .runtime.manager import Manager
 from .store.base import Store
@@ -93,6 +95,9 @@ class DaemonOptions:
     workers: int = 1
     #: threads for controllers that wait on the network or a hook (ACME, issuers, files)
     io_workers: int = 16
+    #: processes that make RSA keys (OpenSSL holds the GIL while it does); None: one per
+    #: CPU this process may use; 0: make them in the controllers' thread
+    key_processes: int | None = None
     #: cert-manager's internal approver; off means every request waits for `certkeeper approve`
     approve_requests: bool = True
     #: HOST:PORT of the Prometheus endpoint; None or '' disables it
@@ -174,7 +179,11 @@ def files_settings(opts: DaemonOptions) -> Any:
     )
 
 
-def build_manager(store: Store, opts: DaemonOptions, clock: Clock | None = None) -> Manager:
+def build_manager(
+    store: Store, opts: DaemonOptions, clock: Clock | None = None, keys: KeySource | None = None
+) -> Manager:
+    """The controllers on ``store``; new private keys from ``keys`` (None: made inline,
+    which is what a test stepping the controllers with ``settle`` wants)."""
     clock = clock or RealClock()
     ctx = Context(
         store=store,
@@ -188,6 +197,8 @@ def build_manager(store: Store, opts: DaemonOptions, clock: Clock | None = None)
             extra={"daemon": opts},
         ),
     )
+    if keys is not None:
+        ctx.services[KEY_SOURCE] = keys
     return Manager(
         ctx, controller_factories(opts),
         workers={"main": opts.workers, "io": opts.io_workers, "hooks": opts.on_renew_workers},
@@ -283,7 +294,9 @@ def _run_leader(store: Store, opts: DaemonOptions, stop: threading.Event, lock: 
     if opts.leader_elect:
         log.info("acquired lease %s as %s; starting controllers", LEASE_NAME, holder)
     started = time.monotonic()
-    manager = build_manager(store, opts)
+    # started on the first RSA key, not now
+    keys = PooledKeys(opts.key_processes) if opts.key_processes != 0 else None
+    manager = build_manager(store, opts, keys=keys)
     manager.start()
     metrics = start_metrics(manager, opts.metrics_listen_address)
     manager.run_workers()
@@ -306,6 +319,9 @@ def _run_leader(store: Store, opts: DaemonOptions, stop: threading.Event, lock: 
         health.set_ready(False, "stopping")
         stop_metrics(metrics)
         manager.stop()
+        if keys is not None:
+            keys.close()
+            log.info("key workers stopped; they made %d keys", keys.made)
         if opts.leader_elect:
             lease.release()
         made = api_requests_made(store)

@@ -6,7 +6,8 @@ Secret is treated as undecodable so the trigger re-issues instead of crashing.
 
 from __future__ import annotations
 
-import functools
+import threading
+from collections import OrderedDict
 from typing import TypeAlias
 
 from cryptography import x509
@@ -38,16 +39,27 @@ PKCS1 = "PKCS1"
 PKCS8 = "PKCS8"
 
 
+def rsa_key_bits(spec: CertificatePrivateKey | None) -> int | None:
+    """The modulus size an RSA ``spec.privateKey`` asks for (checked), None for other
+    algorithms. RSA is the one generation dear enough (tens of milliseconds) to be worth
+    handing to another process."""
+    algorithm = (spec.algorithm if spec else None) or RSA_ALGORITHM
+    if algorithm != RSA_ALGORITHM:
+        return None
+    bits = (spec.size if spec else None) or MIN_RSA_KEY_SIZE
+    if bits < MIN_RSA_KEY_SIZE:
+        raise PKIError(f"RSA key size must be at least {MIN_RSA_KEY_SIZE} bits, got {bits}")
+    if bits > MAX_RSA_KEY_SIZE:
+        raise PKIError(f"RSA key size must be at most {MAX_RSA_KEY_SIZE} bits, got {bits}")
+    return bits
+
+
 def generate_private_key(spec: CertificatePrivateKey | None) -> PrivateKey:
     """A fresh key as the keymanager would create it for this ``spec.privateKey``."""
     algorithm = (spec.algorithm if spec else None) or RSA_ALGORITHM
     size = (spec.size if spec else None) or 0
-    if algorithm == RSA_ALGORITHM:
-        bits = size or MIN_RSA_KEY_SIZE
-        if bits < MIN_RSA_KEY_SIZE:
-            raise PKIError(f"RSA key size must be at least {MIN_RSA_KEY_SIZE} bits, got {bits}")
-        if bits > MAX_RSA_KEY_SIZE:
-            raise PKIError(f"RSA key size must be at most {MAX_RSA_KEY_SIZE} bits, got {bits}")
+    bits = rsa_key_bits(spec)
+    if bits is not None:
         return rsa.generate_private_key(public_exponent=65537, key_size=bits)
     if algorithm == ECDSA_ALGORITHM:
         bits = size or DEFAULT_EC_SIZE
@@ -66,19 +78,39 @@ def encode_private_key(key: PrivateKey, encoding: str | None) -> bytes:
     if enc == PKCS8 or isinstance(key, ed25519.Ed25519PrivateKey):
         return encode_pkcs8(key)
     if enc == PKCS1:
-        return key.private_bytes(
+        pem = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.TraditionalOpenSSL,
             serialization.NoEncryption(),
         )
+        _KNOWN.put(pem, key)
+        return pem
     raise PKIError(f"error encoding private key: unknown key encoding {enc!r}")
 
 
 def encode_pkcs8(key: PrivateKey) -> bytes:
     """PKCS#8 ``PRIVATE KEY`` PEM, the fixed format of next-private-key Secrets."""
-    return key.private_bytes(
+    pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+    _KNOWN.put(pem, key)
+    return pem
+
+
+def adopt_generated_key(pem: bytes) -> PrivateKey:
+    """The key in ``pem``, which this program's own key worker generated a moment ago.
+
+    Loaded without OpenSSL's full RSA check: that check tests both primes again and costs
+    more CPU than generating the key (about 37 ms for RSA-2048 against 23), for a key made
+    by OpenSSL itself. Never for PEM that came from a store, a file or a user."""
+    try:
+        key = serialization.load_pem_private_key(pem, password=None, unsafe_skip_rsa_key_validation=True)
+    except (TypeError, ValueError, UnsupportedAlgorithm):
+        raise PKIError("error decoding a generated private key") from None
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        raise PKIError(f"error decoding a generated private key: unsupported key type {type(key).__name__}")
+    _KNOWN.put(pem, key)
+    return key
 
 
 def _decode_private_key_uncached(pem: bytes) -> PrivateKey:
@@ -206,7 +238,35 @@ def key_description(key: KeyLike) -> tuple[str, int]:
     return type(pub).__name__, 0
 
 
-_decode_private_key_cached = functools.lru_cache(maxsize=1024)(_decode_private_key_uncached)
+class _KeyMemo:
+    """PEM text -> key, least recently used first out, shared by every thread.
+
+    Holds the keys this process decoded (and so checked) and the PEM it encoded from key
+    objects it holds: the same key is read by several controllers, and in two encodings
+    (the next key's PKCS#8, then ``tls.key``'s PKCS#1), and an RSA key decoded afresh is
+    checked again by OpenSSL at a cost above its generation."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[bytes, PrivateKey] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, pem: bytes) -> PrivateKey | None:
+        with self._lock:
+            key = self._items.get(pem)
+            if key is not None:
+                self._items.move_to_end(pem)
+            return key
+
+    def put(self, pem: bytes, key: PrivateKey) -> None:
+        with self._lock:
+            self._items[pem] = key
+            self._items.move_to_end(pem)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_KNOWN = _KeyMemo(1024)
 
 
 def decode_private_key(pem: bytes) -> PrivateKey:
@@ -216,4 +276,8 @@ def decode_private_key(pem: bytes) -> PrivateKey:
     and the parsed objects are immutable."""
     if isinstance(pem, str):
         pem = pem.encode()
-    return _decode_private_key_cached(pem)
+    key = _KNOWN.get(pem)
+    if key is None:
+        key = _decode_private_key_uncached(pem)
+        _KNOWN.put(pem, key)
+    return key

@@ -115,6 +115,9 @@ class Controller:
         # cert-manager's component names, so that event filters written for it still match
         self.recorder = ctx.recorder.for_component(f"cert-manager-{self.name}")
         self.log = logging.getLogger(f"certkeeper.{self.name}")
+        #: queue ``key`` for this controller again, from any thread: for work handed to
+        #: another thread or process that finishes later (the manager connects it)
+        self.requeue: Callable[[Key], None] = lambda key: None
 
     def watches(self) -> list[tuple[str, Mapper]]:
         """(kind, mapper) pairs; the primary kind is watched by default."""

@@ -65,6 +65,8 @@ class Manager:
             c.name: RateLimiter(c.backoff_base, c.backoff_cap) for c in self.controllers
         }
         self.queues = {c.name: ControllerQueue(self, c.name) for c in self.controllers}
+        for c in self.controllers:
+            c.requeue = self.queues[c.name].add
         self._routes: dict[str, list[tuple[str, Callable[[WatchEvent], Iterable[Key]]]]] = {}
         for c in self.controllers:
             for kind, mapper in c.watches():

@@ -1,0 +1,216 @@
+"""Private keys for the key manager: RSA made by worker processes, the rest inline.
+
+An RSA-2048 key costs tens of milliseconds of CPU in OpenSSL, which holds Python's GIL
+throughout (measured: two threads generate no faster than one, and use one core). Made
+in the controllers' thread it would stall every other reconcile for that long and leave
+the second core idle. So RSA generation goes to ``certkeeper.pki.keyworker`` processes, as
+many as this process may run on, and the key manager is woken when the key is there.
+ECDSA and Ed25519 keys cost about 0.02 ms, a tenth of a round trip to a worker (0.2 ms),
+and are made inline.
+
+The workers are started on the first RSA key, not before (a daemon issuing only ECDSA
+never starts one; the command line never loads this module). They are separate
+programs started with fork+exec, so no thread state of the daemon is copied into them,
+and each reads its requests from a pipe whose end closes when the daemon exits, however
+it exits. ``close`` kills them at once: a key being made at shutdown is not wanted, since
+nothing was written to the store for it yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import subprocess
+import sys
+import threading
+from concurrent.futures import Future
+from typing import IO, Protocol
+
+from ..api.certificate import CertificatePrivateKey
+from ..pki.errors import PKIError
+from ..pki.keys import PrivateKey, adopt_generated_key, generate_private_key, rsa_key_bits
+
+log = logging.getLogger("certkeeper.keypool")
+
+#: the key of the key source in ``Context.services``
+SERVICE = "private-keys"
+#: a worker process with nothing to do for this long is stopped (a renewal burst restarts it)
+IDLE_SECONDS = 120.0
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which a container's cpuset narrows)."""
+    count = getattr(os, "process_cpu_count", None)  # Python 3.13
+    if count is not None:
+        return int(count() or 1)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class KeySource(Protocol):
+    """Where the key manager gets a new private key for a ``spec.privateKey``.
+
+    A spec that cannot be honoured raises ``PKIError`` at once; the key itself may arrive
+    later, in the returned future."""
+
+    def generate(self, spec: CertificatePrivateKey | None) -> Future[PrivateKey]: ...
+
+
+def generate_inline(spec: CertificatePrivateKey | None) -> Future[PrivateKey]:
+    """The key made now, in the calling thread, as a completed future."""
+    done: Future[PrivateKey] = Future()
+    done.set_result(generate_private_key(spec))
+    return done
+
+
+class InlineKeys:
+    """Every key in the calling thread: the controllers stepped by ``Manager.settle`` in
+    tests, and a daemon configured without key processes."""
+
+    def generate(self, spec: CertificatePrivateKey | None) -> Future[PrivateKey]:
+        return generate_inline(spec)
+
+
+class KeyWorkerError(Exception):
+    """A key worker process failed or went away; the key manager retries with back-off."""
+
+
+class PooledKeys:
+    """RSA keys from worker processes, the others inline."""
+
+    def __init__(self, processes: int | None = None) -> None:
+        self.processes = max(1, processes or available_cpus())
+        self._jobs: queue.SimpleQueue[tuple[int, Future[PrivateKey]] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._procs: set[subprocess.Popen[bytes]] = set()
+        self._closed = False
+        #: keys made by the workers (for tests and the log at stop)
+        self.made = 0
+
+    def generate(self, spec: CertificatePrivateKey | None) -> Future[PrivateKey]:
+        bits = rsa_key_bits(spec)
+        if bits is None:
+            return generate_inline(spec)
+        future: Future[PrivateKey] = Future()
+        with self._lock:
+            if self._closed:
+                raise KeyWorkerError("the key workers are stopped")
+            if not self._threads:
+                for i in range(self.processes):
+                    t = threading.Thread(target=self._serve, name=f"keys-{i}", daemon=True)
+                    t.start()
+                    self._threads.append(t)
+            self._jobs.put((bits, future))
+        return future
+
+    def pids(self) -> list[int]:
+        """The worker processes running now."""
+        with self._lock:
+            return [p.pid for p in self._procs]
+
+    def close(self) -> None:
+        """Stop every worker now and fail what is still queued."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            threads, procs = list(self._threads), list(self._procs)
+        for _ in threads:
+            self._jobs.put(None)
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait()
+        for t in threads:
+            t.join(timeout=5)
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job[1].cancel()
+
+    # -- a feeding thread per worker process ----------------------------------------------
+    def _serve(self) -> None:
+        proc: subprocess.Popen[bytes] | None = None
+        try:
+            while True:
+                try:
+                    job = self._jobs.get(timeout=IDLE_SECONDS if proc is not None else None)
+                except queue.Empty:
+                    self._retire(proc)
+                    proc = None
+                    continue
+                if job is None:
+                    return
+                bits, future = job
+                if not future.set_running_or_notify_cancel():
+                    continue  # its Certificate went away or changed meanwhile
+                try:
+                    if proc is None or proc.poll() is not None:
+                        proc = self._start()
+                    key = adopt_generated_key(self._ask(proc, bits))
+                except (OSError, ValueError, PKIError, KeyWorkerError) as e:
+                    if proc is not None:
+                        self._retire(proc, kill=True)
+                        proc = None
+                    future.set_exception(e if isinstance(e, KeyWorkerError) else KeyWorkerError(str(e)))
+                else:
+                    with self._lock:
+                        self.made += 1
+                    future.set_result(key)
+        finally:
+            if proc is not None:
+                self._retire(proc, kill=True)
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._closed:
+                raise KeyWorkerError("the key workers are stopped")
+            # fork+exec of a fresh interpreter: safe beside the daemon's threads
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "certkeeper.pki.keyworker"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
+            )
+            self._procs.add(proc)
+        log.info("key worker %d started", proc.pid)
+        return proc
+
+    @staticmethod
+    def _ask(proc: subprocess.Popen[bytes], bits: int) -> bytes:
+        stdin: IO[bytes] | None = proc.stdin
+        stdout: IO[bytes] | None = proc.stdout
+        assert stdin is not None and stdout is not None
+        stdin.write(b"%d\n" % bits)
+        stdin.flush()
+        header = stdout.readline()
+        if not header:
+            raise KeyWorkerError(f"key worker {proc.pid} exited")
+        size = int(header)
+        pem = stdout.read(size)
+        if len(pem) != size:
+            raise KeyWorkerError(f"key worker {proc.pid} exited in the middle of a key")
+        return pem
+
+    def _retire(self, proc: subprocess.Popen[bytes] | None, kill: bool = False) -> None:
+        if proc is None:
+            return
+        if kill:
+            proc.kill()
+        elif proc.stdin is not None:
+            proc.stdin.close()  # the worker's EOF: it exits
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                stream.close()
+        with self._lock:
+            self._procs.discard(proc)
