@@ -119,6 +119,13 @@ class PooledKeys:
                 return
             self._closed = True
             threads, procs = list(self._threads), list(self._procs)
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job[1].cancel()
         for _ in threads:
             self._jobs.put(None)
         for proc in procs:
@@ -127,13 +134,6 @@ class PooledKeys:
             proc.wait()
         for t in threads:
             t.join(timeout=5)
-        while True:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            if job is not None:
-                job[1].cancel()
 
     # -- a feeding thread per worker process ----------------------------------------------
     def _serve(self) -> None:
@@ -149,6 +149,9 @@ class PooledKeys:
                 if job is None:
                     return
                 bits, future = job
+                if self._closed:
+                    future.cancel()
+                    continue
                 if not future.set_running_or_notify_cancel():
                     continue  # its Certificate went away or changed meanwhile
                 try:
