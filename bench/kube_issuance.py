@@ -159,7 +159,7 @@ class ReadyWatch:
         self._inf = Informer(client, Certificate, self._on, namespace=NAMESPACE)
         self._inf.start()
         self._inf.wait_synced(120)
-        for entry in list(self._inf):
+        for _, entry in self._inf.entries(NAMESPACE, None, None):
             self._on(EventType.ADDED, Certificate.model_validate_json(entry.raw))
 
     def _on(self, etype: EventType, obj: Resource) -> None:

@@ -386,7 +386,6 @@ class Informer:
         return found
 
 
-
 def wait_all(informers: list[Informer], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     for inf in informers:
