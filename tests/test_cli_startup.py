@@ -11,6 +11,7 @@ the verbs' own, and the kind names resolved without importing the models are the
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ from certkeeper.api.meta import Condition
 from certkeeper.cli import main as cli_main
 from certkeeper.store import SqliteStore
 
-from .test_cli_support import ISSUER_AND_CERT, Cli, make_chain, tls_secret
+from .test_cli_support import ISSUER_AND_CERT, Cli, certkeeper_command, make_chain, tls_secret
 
 #: never imported by a reading verb (a module or any of its submodules)
 NEVER = (
@@ -50,16 +51,16 @@ CASES = {
 }
 
 RUN_VERB = """
-import json, sys
+import atexit, json, sys
 from certkeeper.cli.main import main
+
+def record(code=0):
+    with open(OUT, "w") as f:
+        json.dump({"code": code, "modules": sorted(sys.modules)}, f)
+
+atexit.register(record)  # also run by the reading verbs' quick exit
 sys.argv = ["certkeeper", *sys.argv[2:]]
-code = 0
-try:
-    main()
-except SystemExit as e:
-    code = e.code or 0
-with open(OUT, "w") as f:
-    json.dump({"code": code, "modules": sorted(sys.modules)}, f)
+main()
 """
 
 
@@ -88,8 +89,7 @@ def run_verb(store: Path, argv: list[str], out: Path) -> tuple[int, list[str], s
     done = subprocess.run([sys.executable, "-c", code, "--", *argv], env=env, capture_output=True, text=True,
                           timeout=60)
     assert out.exists(), done.stderr
-    result = json.loads(out.read_text())
-    return result["code"], result["modules"], done.stdout
+    return done.returncode, json.loads(out.read_text())["modules"], done.stdout
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -149,3 +149,21 @@ def test_kind_names_are_the_models_own() -> None:
     assert registry.lookup("certs") is Certificate
     assert registry.lookup("certificates.cert-manager.io") is Certificate
     assert registry.lookup("certificates.acme.cert-manager.io") is None
+
+
+@pytest.mark.parametrize("argv", [
+    ["get", "certificates", "-o", "yaml"],
+    ["describe", "certificate", "foo"],
+    ["status", "certificate", "foo"],
+    ["wait", "--for=condition=Ready", "certificate/foo", "--timeout", "0"],
+    ["get", "certificate", "foo", "nope"],
+    ["wait", "--for=condition=Issuing", "certificate/foo", "--timeout", "0"],
+])
+def test_quick_exit_keeps_output_and_exit_code(argv: list[str], store: Path) -> None:
+    """The reading verbs end their process without the interpreter's teardown: what they
+    print through a pipe and their exit code are those of the same verb run in-process."""
+    done = subprocess.run([*certkeeper_command(), *argv], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "CERTKEEPER_STORE": str(store), "PYTHONPATH": ":".join(sys.path)})
+    expected = CliRunner().invoke(cli_main.cli, argv, env={"CERTKEEPER_STORE": str(store)})
+    assert (done.returncode, done.stdout, done.stderr) == (expected.exit_code, expected.stdout, expected.stderr)
+    assert done.stdout or done.stderr

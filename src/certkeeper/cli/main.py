@@ -7,8 +7,11 @@ webhook, and a command-line call should not pay for them.
 
 from __future__ import annotations
 
+import atexit
 import importlib
+import os
 import sys
+import threading
 
 import click
 from click.formatting import HelpFormatter
@@ -59,17 +62,24 @@ VERBS: dict[str, Verb] = {
 }
 
 
+#: verbs that only read the store: once they have printed, the process may end at once
+READERS = frozenset({"get", "describe", "status", "wait", "inspect", "version"})
+
+
 class LazyGroup(click.Group):
     """A group whose verbs are imported on first use (click's documented lazy loading)."""
 
     def __init__(self, *args: object, verbs: dict[str, Verb], **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.verbs = verbs
+        #: the verb of this call, once resolved
+        self.called: str | None = None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.verbs})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self.called = cmd_name
         if cmd_name not in self.commands and cmd_name in self.verbs:
             self.add_command(self.verbs[cmd_name].load(), cmd_name)
         return super().get_command(ctx, cmd_name)
@@ -110,15 +120,37 @@ def version_cmd() -> None:
     click.echo(f"certkeeper version {__version__}")
 
 
+def exit_now(code: int | None) -> None:
+    """End a reading verb's process without the interpreter's teardown, which frees every
+    module and model one by one: a fifth of a ``get``. What an exit must still do is done
+    first: the atexit functions (logging's flush) and the standard streams flushed; the
+    store was closed with the verb's context. With another thread still running, or a
+    stream that cannot be flushed (a closed pipe), the ordinary exit decides."""
+    if threading.active_count() > 1:
+        return
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        return
+    os._exit(code or 0)
+
+
 def main() -> None:
     """The console script. A store error no verb expected (a locked or corrupt file, a
     conflict that outlived the retries) ends with kubectl's one-line message, not a traceback."""
     from ..store.base import StoreError
 
     try:
-        cli(prog_name="certkeeper")
-    except StoreError as e:
-        from .state import server_error
+        try:
+            cli(prog_name="certkeeper")
+        except StoreError as e:
+            from .state import server_error
 
-        click.echo(server_error(e), err=True)
-        sys.exit(1)
+            click.echo(server_error(e), err=True)
+            sys.exit(1)
+    except SystemExit as e:
+        if cli.called in READERS and (e.code is None or isinstance(e.code, int)):
+            exit_now(e.code)
+        raise
