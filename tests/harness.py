@@ -49,7 +49,11 @@ class Harness:
 
             if wipe:
                 wipe_namespaces(cluster)
-            self.store = open_kube_store(str(cluster.kubeconfig), cached=True, clock=self.clock, qps=0)
+            # a cluster may name one namespace: the store is then limited to it (``run -n``)
+            self.store = open_kube_store(
+                str(cluster.kubeconfig), cached=True, clock=self.clock, qps=0,
+                namespace=getattr(cluster, "namespace", None),
+            )
         else:
             self.store = SqliteStore(tmp / "store.db", clock=self.clock)
         self.opts = DaemonOptions(**opts)

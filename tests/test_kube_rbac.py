@@ -38,8 +38,12 @@ RBAC = "/apis/rbac.authorization.k8s.io/v1"
 Rules = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 
 
-def bind_deploy_roles(plane: ControlPlane, user: str, edit: Rules | None = None) -> Callable[[], None]:
-    """deploy/'s roles, renamed for this user, bound to it; returns the clean-up."""
+def bind_deploy_roles(
+    plane: ControlPlane, user: str, edit: Rules | None = None, namespace: str | None = None
+) -> Callable[[], None]:
+    """deploy/'s roles, renamed for this user, bound to it; returns the clean-up. With
+    ``namespace``, every rule holds in that namespace only: the ClusterRoles are bound by
+    RoleBindings there and the leader-election Role is made there (``run -n``'s set-up)."""
     client = admin_client(plane)
     suffix = user.rsplit("-", 1)[-1]
     created: list[str] = []
@@ -53,20 +57,24 @@ def bind_deploy_roles(plane: ControlPlane, user: str, edit: Rules | None = None)
         if edit is not None:
             role["rules"] = edit(role["rules"])
         ns = role["metadata"].get("namespace")
-        plural, binding_kind = ("roles", "RoleBinding") if ns else ("clusterroles", "ClusterRoleBinding")
+        if ns and namespace:
+            ns = role["metadata"]["namespace"] = namespace
+        plural = "roles" if ns else "clusterroles"
         base = f"{RBAC}/namespaces/{ns}" if ns else RBAC
         client.json("POST", f"{base}/{plural}", role)
         created.append(f"{base}/{plural}/{role['metadata']['name']}")
+        bns = ns or namespace
         binding = {
             "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": binding_kind,
-            "metadata": {"name": role["metadata"]["name"], **({"namespace": ns} if ns else {})},
+            "kind": "RoleBinding" if bns else "ClusterRoleBinding",
+            "metadata": {"name": role["metadata"]["name"], **({"namespace": bns} if bns else {})},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role["kind"], "name": role["metadata"]["name"]},
             "subjects": subject,
         }
-        bplural = "rolebindings" if ns else "clusterrolebindings"
-        client.json("POST", f"{base}/{bplural}", binding)
-        created.append(f"{base}/{bplural}/{role['metadata']['name']}")
+        bbase = f"{RBAC}/namespaces/{bns}" if bns else RBAC
+        bplural = "rolebindings" if bns else "clusterrolebindings"
+        client.json("POST", f"{bbase}/{bplural}", binding)
+        created.append(f"{bbase}/{bplural}/{role['metadata']['name']}")
 
     def clean_up() -> None:
         try:
@@ -160,3 +168,67 @@ def test_a_missing_permission_names_the_verb_and_resource(
     assert h.ready("root-ca")[0] == "False"
     assert h.store.list(CertificateRequest, "default") == []
     assert 'cannot create resource "certificaterequests" in API group "cert-manager.io"' in caplog.text
+
+
+CLUSTER_ISSUED = """
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: cluster-selfsigned}
+spec: {selfSigned: {}}
+---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: via-cluster-issuer}
+spec:
+  secretName: via-cluster-issuer
+  dnsNames: [via-cluster-issuer.example.test]
+  issuerRef: {name: cluster-selfsigned, kind: ClusterIssuer}
+"""
+
+
+def test_one_namespace_needs_only_namespaced_permissions(
+    kube_cluster: ControlPlane, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """cert-manager's ``--namespace``: the controller acts in that namespace with rules that
+    hold there only (RoleBindings), and ClusterIssuers are disabled: none is watched (the
+    user may not list them), none is made Ready, and a Certificate naming one is not issued."""
+    user = f"certkeeper-ns-{secrets.token_hex(3)}"
+    clean_up = bind_deploy_roles(kube_cluster, user, namespace="default")
+    wipe_namespaces(kube_cluster)
+    scoped = SimpleNamespace(kubeconfig=kube_cluster.client_kubeconfig(user), namespace="default")
+    admin = admin_client(kube_cluster)
+    try:
+        with caplog.at_level(logging.WARNING):
+            h = Harness(tmp_path, scoped, wipe=False)
+            try:
+                admin_apply(kube_cluster, h, CA_SETUP + "---\n" + leaf_certificate("web"))
+                store = open_kube_store(str(kube_cluster.kubeconfig), qps=0)
+                try:
+                    for obj in yaml.safe_load_all(CLUSTER_ISSUED):
+                        cls = registry.by_kind(obj["kind"])
+                        assert cls is not None
+                        made = cls.from_dict(obj)
+                        made.metadata.namespace = "default" if made.NAMESPACED else None
+                        store.create(made)
+                finally:
+                    store.close()
+                h.settle()
+                assert h.ready("web")[0] == "True"
+                h.assert_pair_matches("web")
+                assert h.leaf("web").issuer == h.leaf("root-ca").subject
+                # the ClusterIssuer was neither seen nor used
+                issuer = admin.json("GET", "/apis/cert-manager.io/v1/clusterissuers/cluster-selfsigned")
+                assert not (issuer.get("status") or {}).get("conditions")
+                assert h.ready("via-cluster-issuer") != ("True", "Ready", "Certificate is up to date and has not expired")
+                signed = [
+                    cr for cr in h.store.list(CertificateRequest, "default")
+                    if (cr.spec.issuer_ref.kind if cr.spec.issuer_ref else None) == "ClusterIssuer"
+                    and cr.status is not None and cr.status.certificate
+                ]
+                assert signed == []
+            finally:
+                h.close()
+        assert "Forbidden" not in caplog.text and "cannot list resource" not in caplog.text
+    finally:
+        admin.close()
+        clean_up()

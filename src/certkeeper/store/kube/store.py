@@ -85,9 +85,17 @@ class KubeStore:
     def _scope(self, cls: type[Resource]) -> str | None:
         return self.namespace if cls.NAMESPACED else None
 
+    def _out_of_scope(self, cls: type[Resource]) -> bool:
+        """A store limited to one namespace (cert-manager's ``--namespace``) sees no
+        cluster-scoped kind it would watch: ClusterIssuers are disabled there, as in
+        cert-manager, and a namespaced Role is all the controller needs."""
+        return self.namespace is not None and not cls.NAMESPACED and cls.KIND not in UNWATCHED
+
     def informers(self, cls: type[Resource]) -> list[Informer]:
         """The kind's informers, started and synced on first use. Secrets have two: the
         managed ones in full, the others as metadata."""
+        if self._out_of_scope(cls):
+            return []
         with self._lock:
             found = self._informers.get(cls.KIND)
             if found is None:
@@ -113,7 +121,7 @@ class KubeStore:
     def start_informers(self, kinds: Sequence[type[Resource]] | None = None) -> None:
         """Start every watched kind's informer at once and wait for all to sync (a
         daemon's start-up: the lists run side by side)."""
-        chosen = kinds or [k for k in registry.KINDS if k.KIND not in UNWATCHED]
+        chosen = [k for k in kinds or registry.KINDS if k.KIND not in UNWATCHED and not self._out_of_scope(k)]
         for cls in chosen:
             with self._lock:
                 if cls.KIND in self._informers:
@@ -182,6 +190,8 @@ class KubeStore:
         return obj
 
     def try_get(self, cls: type[R], namespace: str | None, name: str) -> R | None:
+        if self._out_of_scope(cls):
+            return None
         if not self.cached or cls.KIND in UNWATCHED:
             return self._live_get(cls, namespace, name)
         ns = self._ns(cls, namespace) or ""
@@ -199,6 +209,8 @@ class KubeStore:
         owner_uid: str | None = None,
     ) -> builtins.list[R]:
         ns = namespace if cls.NAMESPACED else None
+        if self._out_of_scope(cls):
+            return []
         if not self.cached or cls.KIND in UNWATCHED:
             out = list(self._live_list(cls, ns, labels))
         else:
