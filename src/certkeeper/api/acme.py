@@ -9,8 +9,6 @@ tolerations, security contexts) are plain JSON; everything cert-manager itself r
 typed so that typos are refused (strict field validation) instead of silently ignored.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, WithJsonSchema

@@ -11,8 +11,6 @@ with :data:`LEGACY_PEM_CONTEXT` (the store does) accepts that text as the bytes 
 the admission path never does, because the API server would refuse it.
 """
 
-from __future__ import annotations
-
 import base64
 import binascii
 from typing import Annotated, Any

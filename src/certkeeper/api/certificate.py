@@ -1,7 +1,5 @@
 """``cert-manager.io/v1`` Certificate and CertificateRequest (types_certificate*.go)."""
 
-from __future__ import annotations
-
 from typing import Annotated, ClassVar
 
 from pydantic import Field

@@ -9,8 +9,6 @@ knowing it. They are not in ``registry.KINDS``: ``certkeeper apply`` on a host s
 (no controller there acts on them), the SQLite store never holds them.
 """
 
-from __future__ import annotations
-
 from typing import Any, ClassVar
 
 from .meta import Resource

@@ -1,7 +1,5 @@
 """Reference types shared by cert-manager's API groups (pkg/apis/meta/v1)."""
 
-from __future__ import annotations
-
 from typing import ClassVar
 
 from .meta import Model
@@ -28,7 +26,7 @@ class IssuerReference(Model):
     def group_or_default(self) -> str:
         return self.group or GROUP
 
-    def same_issuer(self, other: IssuerReference) -> bool:
+    def same_issuer(self, other: "IssuerReference") -> bool:
         """Empty kind/group equal their defaults, as cert-manager compares them."""
         return (
             self.name == other.name

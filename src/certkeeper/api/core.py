@@ -1,7 +1,5 @@
 """Core ``v1`` kinds that certkeeper reads and writes: Secret (and Namespace, accepted)."""
 
-from __future__ import annotations
-
 import base64
 from typing import ClassVar
 

@@ -5,8 +5,6 @@ person learns why it is not Ready without reading the daemon's log. Events are
 best-effort and short-lived, as in Kubernetes (kept one hour after they last happened).
 """
 
-from __future__ import annotations
-
 from typing import ClassVar
 
 from .meta import Model, Resource

@@ -4,8 +4,6 @@ The ACME configuration is defined in :mod:`certkeeper.api.acme` (shared with Cha
 it is re-exported here so callers can find every issuer type in one place.
 """
 
-from __future__ import annotations
-
 from typing import ClassVar
 
 from pydantic import Field

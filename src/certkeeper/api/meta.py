@@ -11,9 +11,11 @@ the docstring under a field is its description, ``SCHEMA_REQUIRED`` names the me
 API server requires, and the ``Annotated`` aliases below carry formats and enums. The
 models themselves keep such members optional and plain ``str``, so that certkeeper's own
 validation reports a missing or wrong value with the webhook's wording and field path.
-"""
 
-from __future__ import annotations
+The API modules do not use ``from __future__ import annotations``: with it every field's
+annotation is text that pydantic compiles and evaluates when the class is made, a cost each
+command-line call pays for every model it imports.
+"""
 
 import ast
 import datetime as _dt
@@ -290,7 +292,7 @@ class Resource(Model):
                 return ref
         return None
 
-    def is_controlled_by(self, owner: Resource) -> bool:
+    def is_controlled_by(self, owner: "Resource") -> bool:
         ref = self.controller_ref()
         return ref is not None and ref.uid == owner.uid
 
