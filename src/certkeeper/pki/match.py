@@ -95,7 +95,25 @@ def _other_names_match(san: x509.SubjectAlternativeName | None, spec: Certificat
 
 
 def request_matches_spec(cr_spec: CertificateRequestSpec, spec: CertificateSpec) -> list[str]:
-    """Field paths of ``spec`` that the CertificateRequest no longer reflects."""
+    """Field paths of ``spec`` that the CertificateRequest no longer reflects.
+
+    Remembered by the two specs' JSON: one issuance asks this of the same request and
+    spec in several controllers and reconciles, and the answer depends on nothing else."""
+    key = (cr_spec.model_dump_json(), spec.model_dump_json())
+    found = _matches.get(key)
+    if found is None:
+        found = tuple(_request_matches_spec(cr_spec, spec))
+        if len(_matches) >= _MATCHES_KEPT:
+            _matches.clear()  # a bound, not an LRU: an issuance's questions come together
+        _matches[key] = found
+    return list(found)
+
+
+_MATCHES_KEPT = 1024
+_matches: dict[tuple[str, str], tuple[str, ...]] = {}
+
+
+def _request_matches_spec(cr_spec: CertificateRequestSpec, spec: CertificateSpec) -> list[str]:
     csr = decode_csr(cr_spec.request or b"")
     try:
         alt = _AltNames(csr.extensions)

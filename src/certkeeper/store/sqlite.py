@@ -142,16 +142,18 @@ def _written(obj: R, meta: Mapping[str, Any]) -> R:
     """A shallow copy of the caller's object with the metadata the store set (uid,
     resourceVersion, generation ...): what was written, without decoding it back from
     JSON, which would cost as much as the write's own serialisation."""
-    out = obj.model_copy()
-    out.metadata = m = obj.metadata.model_copy()
-    m.name = meta.get("name", m.name)
-    m.namespace = meta.get("namespace")
-    m.uid = meta.get("uid")
-    m.resource_version = meta.get("resourceVersion")
-    m.generation = meta.get("generation")
-    m.creation_timestamp = meta.get("creationTimestamp")
-    m.deletion_timestamp = meta.get("deletionTimestamp")
-    return out
+    # model_copy(update=...) rather than attribute by attribute: pydantic's __setattr__
+    # costs more than the copy itself, and this runs on every write
+    m = obj.metadata.model_copy(update={
+        "name": meta.get("name", obj.metadata.name),
+        "namespace": meta.get("namespace"),
+        "uid": meta.get("uid"),
+        "resource_version": meta.get("resourceVersion"),
+        "generation": meta.get("generation"),
+        "creation_timestamp": meta.get("creationTimestamp"),
+        "deletion_timestamp": meta.get("deletionTimestamp"),
+    })
+    return obj.model_copy(update={"metadata": m})
 
 
 def _decode(cls: type[R], data: str | bytes) -> R:

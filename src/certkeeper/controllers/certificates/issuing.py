@@ -154,9 +154,13 @@ class IssuingController(CertificateController):
             return None
         input = gather(self.store, cert)
         cr = input.next_request
-        if cr is None or not request_is_usable(cr, cert, next_key) or failed_before_issuing(cr, cert):
+        if cr is None:
             return None
         conds = cr.status.conditions if cr.status else None
+        if not _decided(conds) and cert.annotations().get(c.ANN_ISSUE_TEMPORARY) != "true":
+            return None  # the request is still on its way and no temporary certificate is wanted
+        if not request_is_usable(cr, cert, next_key) or failed_before_issuing(cr, cert):
+            return None
         for ctype in (c.COND_DENIED, c.COND_INVALID_REQUEST):
             cond = get_condition(conds, ctype)
             if cond is not None and cond.status == "True":
@@ -310,6 +314,18 @@ class IssuingController(CertificateController):
                 if data and not keystore_opens(k, data, password):
                     return False
         return True
+
+
+def _decided(conds: list[Condition] | None) -> bool:
+    """Whether a request's conditions give this controller something to act on: issued,
+    failed, denied or invalid. Until then only a temporary certificate can be wanted, so
+    the costlier checks of the request (its CSR against the spec) wait for this."""
+    for ctype in (c.COND_DENIED, c.COND_INVALID_REQUEST):
+        cond = get_condition(conds, ctype)
+        if cond is not None and cond.status == "True":
+            return True
+    ready = get_condition(conds, c.COND_READY)
+    return ready is not None and ready.reason in (c.CR_FAILED, c.CR_ISSUED)
 
 
 def _fmt(t: dt.datetime) -> str:

@@ -91,6 +91,7 @@ class SecretMapper:
         self._by_password: dict[tuple[str | None, str], set[str]] = {}
         self._refs_of: dict[tuple[str | None, str], tuple[str | None, frozenset[str]]] = {}
         self._primed = False
+        self._last_event: WatchEvent | None = None
 
     def _prime(self) -> None:
         with self._lock:
@@ -125,10 +126,12 @@ class SecretMapper:
 
     def on_certificate(self, event: WatchEvent) -> Iterable[Key]:
         self._prime()
-        if event.type == "DELETED" or not isinstance(event.obj, Certificate):
-            self._index(event.namespace, event.name, None)
-        else:
-            self._index(event.namespace, event.name, event.obj)
+        with self._lock:
+            # every certificates controller hands the same event here: index it once
+            if event is not self._last_event:
+                self._last_event = event
+                obj = event.obj if isinstance(event.obj, Certificate) and event.type != "DELETED" else None
+                self._index(event.namespace, event.name, obj)
         return [(event.namespace, event.name)]
 
     def on_secret(self, event: WatchEvent) -> Iterable[Key]:
