@@ -80,12 +80,13 @@ class Harness:
             out.append(self.store.create(obj))
         return out
 
-    def settle(self) -> int:
+    def settle(self, batched: bool = False) -> int:
         """Process until nothing is left to do now. On the Kubernetes backend the
         controllers' writes come back through the watches asynchronously: wait for them
-        (``flush``) and go on until a round leaves nothing queued."""
+        (``flush``) and go on until a round leaves nothing queued. ``batched``: the main
+        pool's ready keys share store transactions, as in the daemon."""
         flush = getattr(self.store, "flush", None)
-        steps = self.manager.settle()
+        steps = self.manager.settle(batched=batched)
         if flush is None:
             return steps
         from .kubecluster import has_orphans, wait_collected

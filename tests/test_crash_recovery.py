@@ -99,6 +99,37 @@ def count_writes(tmp: Path, cluster: Any) -> int:
 
 @pytest.mark.timeout(900)  # on the cluster: a fresh start for each of ~27 write points
 def test_killed_after_every_write_converges(tmp_path: Path, cluster: Any) -> None:
+    killed_after_every_write(tmp_path, cluster, batched=False)
+
+
+def test_killed_after_every_write_of_batched_reconciles_converges(tmp_path: Path) -> None:
+    """As the daemon's main worker runs on SQLite: reconciles share commits, so a death
+    undoes every write since the last commit; what is left must be as safe as after any
+    single write."""
+    (tmp_path / "batches").mkdir()
+    h = Harness(tmp_path / "batches", None)
+    commits = 0
+    transaction = h.store.transaction
+
+    def counted() -> Any:
+        nonlocal commits
+        commits += 1
+        return transaction()
+
+    h.store.transaction = counted  # type: ignore[method-assign]
+    counter = CrashingStore(h.store, budget=10**9)
+    h.manager.ctx.store = counter  # type: ignore[assignment]
+    for c in h.manager.controllers:
+        c.store = counter  # type: ignore[assignment]
+    h.apply(CA_SETUP)
+    h.apply(leaf_certificate("web"))
+    h.settle(batched=True)
+    h.close()
+    assert 0 < commits < counter.writes, (commits, counter.writes)
+    killed_after_every_write(tmp_path, None, batched=True)
+
+
+def killed_after_every_write(tmp_path: Path, cluster: Any, batched: bool) -> None:
     (tmp_path / "count").mkdir()
     total = count_writes(tmp_path / "count", cluster)
     assert total > 20, total
@@ -114,7 +145,7 @@ def test_killed_after_every_write_converges(tmp_path: Path, cluster: Any) -> Non
         for c in h.manager.controllers:
             c.store = crashing  # type: ignore[assignment]
         with pytest.raises(Crash):
-            h.settle()
+            h.settle(batched=batched)
         h.manager.stop()
         # at the moment of death, no Secret holds a key beside another issuance's certificate
         for secret in h.store.list(Secret, "default"):

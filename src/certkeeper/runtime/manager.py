@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 from ..api.meta import Resource
 from ..store.base import Conflict, EventType, NotFound, WatchEvent
 from ..store.errors import StoreUnavailable
+from ..store.transactions import Transactional
 from .controller import Context, Controller, Result
 from .queue import Key, RateLimiter, WorkQueue
 
@@ -31,6 +33,10 @@ log = logging.getLogger("certkeeper.manager")
 
 #: (controller name, object key)
 Item = tuple[str, Key]
+
+#: at most this many reconciles, and this long, share one store transaction
+BATCH_ITEMS = 64
+BATCH_SECONDS = 0.02
 
 
 class ControllerQueue:
@@ -181,35 +187,76 @@ class Manager:
             with self._inflight_lock:
                 self._inflight -= 1
 
-    def settle(self, max_steps: int = 200_000) -> int:
-        """Process every key that is ready now, in order, until nothing is left."""
+    def settle(self, max_steps: int = 200_000, batched: bool = False) -> int:
+        """Process every key that is ready now, in order, until nothing is left. With
+        ``batched``, as the daemon's single main worker does: the ready keys of the main
+        pool share store transactions."""
+        batched = batched and self._batchable("main")
         steps = 0
         while steps < max_steps:
             progressed = False
-            for q in self.pools.values():
+            for pool, q in self.pools.items():
                 item = q.try_get()
                 if item is None:
                     continue
                 progressed = True
-                steps += 1
-                self._process(item)  # type: ignore[arg-type]
+                if batched and pool == "main":
+                    steps += self._process_batch(q, item)  # type: ignore[arg-type]
+                else:
+                    steps += 1
+                    self._process(item)  # type: ignore[arg-type]
             if not progressed:
                 return steps
         raise RuntimeError(f"controllers did not settle after {max_steps} steps")
 
+    def _batchable(self, pool: str) -> bool:
+        """The main pool only computes and uses the store; with a single worker its
+        reconciles can share commits. Other pools wait on networks and hooks, and must never
+        hold the store's transaction meanwhile."""
+        return pool == "main" and self.workers.get(pool, 1) <= 1 and isinstance(self.ctx.store, Transactional)
+
     def run_workers(self) -> None:
         for pool, q in self.pools.items():
+            batched = self._batchable(pool)
             for i in range(max(1, self.workers.get(pool, 1))):
-                t = threading.Thread(target=self._worker, args=(q,), name=f"{pool}-{i}", daemon=True)
+                t = threading.Thread(target=self._worker, args=(q, batched), name=f"{pool}-{i}", daemon=True)
                 t.start()
                 self._threads.append(t)
 
-    def _worker(self, q: WorkQueue) -> None:
+    def _worker(self, q: WorkQueue, batched: bool = False) -> None:
         while True:
             item = q.get()
             if item is None:
                 return
-            self._process(item)  # type: ignore[arg-type]
+            if batched:
+                self._process_batch(q, item)  # type: ignore[arg-type]
+            else:
+                self._process(item)  # type: ignore[arg-type]
+
+    def _process_batch(self, q: WorkQueue, first: Item) -> int:
+        """Reconcile what is ready now in one store transaction: one commit for many writes
+        instead of one each. Nothing a batch writes is seen by a watcher before its commit,
+        so the work the writes cause comes in the next batch, and a crash loses only a
+        suffix of the writes, never one from the middle (no key without its certificate).
+        Bounded in items and time because other threads' store calls wait for the commit."""
+        assert isinstance(self.ctx.store, Transactional)
+        done: list[Item] = []
+        deadline = time.monotonic() + BATCH_SECONDS
+        try:
+            with self.ctx.store.transaction():
+                item: Item | None = first
+                while item is not None:
+                    self._process(item)
+                    done.append(item)
+                    if len(done) >= BATCH_ITEMS or time.monotonic() >= deadline:
+                        break
+                    item = q.try_get()  # type: ignore[assignment]
+        except Exception as e:  # the commit failed: every write of the batch is undone
+            log.warning("committing %d reconciles failed, retrying them: %s", len(done), e)
+            self.errors += 1
+            for item in done:
+                q.add_after(item, self.limiters[item[0]].when(item))
+        return len(done)
 
     def idle(self) -> bool:
         """Nothing ready to process and nothing being processed (timers may be pending)."""
