@@ -53,6 +53,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.daemons import free_listen_flags  # noqa: E402
 from tests.peers import BindServer, PebbleServer, find_binary  # noqa: E402
 
 from certkeeper.api.certificate import Certificate  # noqa: E402
@@ -184,6 +185,8 @@ class Daemon:
 
     def __init__(self, store_path: Path, log_path: Path, args: list[str], profile_dir: Path | None = None) -> None:
         env = {**os.environ, "CERTKEEPER_STORE": str(store_path)}
+        # the default configuration (metrics and probes on), on ports no other daemon holds
+        args = [*args, *free_listen_flags(args)]
         self.log_path = log_path
         self.log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         if profile_dir is None:

@@ -34,6 +34,9 @@ from certkeeper.api.meta import get_condition
 from certkeeper.store.base import WatchEvent
 from certkeeper.store.sqlite import SqliteStore
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.daemons import free_listen_flags  # noqa: E402
+
 CA_SETUP = [
     {"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": "selfsigned", "namespace": "bench"},
      "spec": {"selfSigned": {}}},
@@ -117,8 +120,10 @@ class Daemon:
         self.log_path = log_path
         self.log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.started = time.monotonic()
+        argv = argv or ["run"]
+        # the default configuration (metrics and probes on), on ports no other daemon holds
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "certkeeper", *(argv or ["run"])], env=env, stdout=self.log,
+            [sys.executable, "-m", "certkeeper", *argv, *free_listen_flags(argv)], env=env, stdout=self.log,
             stderr=subprocess.STDOUT,
         )
 

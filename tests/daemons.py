@@ -3,11 +3,37 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import threading
 
 CLI = [sys.executable, "-m", "certkeeper"]
+
+#: ``certkeeper run`` serves /metrics on 9402 and /livez, /readyz on 9403 by default. The
+#: tests start many daemons at once (two on one store for the standby tests, several test
+#: files side by side), so every launcher puts these right after ``run``; a test that wants
+#: an endpoint names its own port later on the command line (the last value counts).
+NO_PORTS = ("--metrics-listen-address", "0", "--healthz-listen-address", "0")
+
+_LISTEN_FLAGS = ("--metrics-listen-address", "--healthz-listen-address")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_listen_flags(argv: list[str]) -> list[str]:
+    """Loopback ports nobody holds for the endpoints ``argv`` does not place itself: a
+    benchmark runs the default configuration (metrics on) without colliding with another
+    daemon on the host."""
+    out: list[str] = []
+    for flag in _LISTEN_FLAGS:
+        if not any(a == flag or a.startswith(flag + "=") for a in argv):
+            out += [flag, f"127.0.0.1:{free_port()}"]
+    return out
 
 
 class Program:
@@ -60,4 +86,4 @@ class Daemon(Program):
     """A `certkeeper run`."""
 
     def __init__(self, env: dict[str, str], args: list[str] | None = None) -> None:
-        super().__init__(["run", *(args or [])], env)
+        super().__init__(["run", *NO_PORTS, *(args or [])], env)

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .daemons import NO_PORTS
 from .harness import CA_SETUP
 from .test_cli_support import certkeeper_command
 
@@ -70,7 +71,7 @@ class Host:
 
     def daemon(self, *args: str, fault: str | None = None) -> Daemon:
         extra = {"CERTKEEPER_FAULT_KILL_AT": fault} if fault else {}
-        return Daemon([*certkeeper_command(), "run", "--http01-address", "", "--secrets-dir", str(self.out), *args],
+        return Daemon([*certkeeper_command(), "run", *NO_PORTS, "--http01-address", "", "--secrets-dir", str(self.out), *args],
                       self.env(**extra))
 
 

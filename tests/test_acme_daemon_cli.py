@@ -19,6 +19,7 @@ from cryptography import x509
 
 from certkeeper.api.issuer import Issuer
 from certkeeper.store.sqlite import SqliteStore
+from tests.daemons import NO_PORTS
 from tests.peers import BindServer, PebbleServer
 from tests.test_acme_daemon_support import assert_chains_to, sans, unique
 
@@ -42,7 +43,7 @@ def cli(store: Path, *args: str, stdin: str | None = None, timeout: float = 90) 
 def run_daemon(store: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
     """``certkeeper run`` until it says it started its controllers (read from its log pipe)."""
     proc = subprocess.Popen(
-        [*command(), "--store", str(store), "run", *args],
+        [*command(), "--store", str(store), "run", *NO_PORTS, *args],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     seen: list[str] = []

@@ -29,6 +29,7 @@ from .admission import (
     unregister,
     wait_enforced,
 )
+from .daemons import NO_PORTS
 
 pytest_plugins = ["tests.kubecluster"]
 
@@ -341,7 +342,7 @@ def test_certkeeper_issues_the_webhooks_certificate_and_the_injector_trusts_it(
     probe_ns = labelled_namespace(kube_cluster, selector, prefix="probe")
     env = {k: v for k, v in os.environ.items() if k not in ("CERTKEEPER_STORE", "KUBECONFIG")}
     cli = ["--kubeconfig", str(kube_cluster.kubeconfig)]
-    controller = Program([*cli, "run", "-n", own, "--leader-election-namespace", own, "--kube-api-qps", "0"], env)
+    controller = Program([*cli, "run", *NO_PORTS, "-n", own, "--leader-election-namespace", own, "--kube-api-qps", "0"], env)
     webhook: Webhook | None = None
     name = f"certkeeper-webhook-{selector}"
     try:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from .daemons import NO_PORTS
 from .test_cli_support import ISSUER_AND_CERT, certkeeper_command
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: .+$")
@@ -32,7 +33,7 @@ def _cli(store: Path, *args: str, input: str | None = None, timeout: float = 90)
 def daemon(store: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
     """``certkeeper run`` until it logs that it leads; yields it and its log lines so far."""
     proc = subprocess.Popen(
-        [*certkeeper_command(), "run", "--http01-address", "", *extra],
+        [*certkeeper_command(), "run", "--http01-address", "", *NO_PORTS, *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(store),
     )
     lines: list[str] = []

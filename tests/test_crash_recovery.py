@@ -28,7 +28,7 @@ from certkeeper.pki.chain import parse_certificates
 from certkeeper.pki.keys import decode_private_key, public_keys_equal
 from certkeeper.store.sqlite import SqliteStore
 
-from .daemons import Daemon
+from .daemons import NO_PORTS, Daemon
 from .harness import BACKENDS, CA_SETUP, Harness, leaf_certificate
 from .kubecluster import wait_collected, wipe_namespaces
 
@@ -190,7 +190,7 @@ def test_sigkill_during_issuance_converges(tmp_path: Path, cluster: Any) -> None
     rng = random.Random(seed)
     print(f"kill moments from seed {seed}")
     for _ in range(5):
-        proc = subprocess.Popen([*cli, "run", *run_args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen([*cli, "run", *NO_PORTS, *run_args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(*window))  # where the kill lands is the point of the test, not a race to hide
         proc.send_signal(signal.SIGKILL)
         proc.wait()

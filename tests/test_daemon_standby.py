@@ -17,7 +17,7 @@ from certkeeper.api.meta import get_condition
 from certkeeper.store.base import WatchEvent
 from certkeeper.store.sqlite import SqliteStore
 
-from .daemons import CLI, Daemon
+from .daemons import CLI, NO_PORTS, Daemon
 from .harness import CA_SETUP, leaf_certificate
 
 
@@ -81,7 +81,7 @@ def test_disable_auto_approval_waits_for_certkeeper_approve(tmp_path: Path, env:
     selfsigned = CA_SETUP.split("---")[0]
     manifests.write_text(selfsigned + "---\n" + leaf_certificate("web", issuerRef={"name": "selfsigned"}))
     subprocess.run([*CLI, "apply", "-f", str(manifests)], env=env, check=True, capture_output=True)
-    proc = subprocess.Popen([*CLI, "run", "--disable-auto-approval", "--http01-address", ""], env=env,
+    proc = subprocess.Popen([*CLI, "run", *NO_PORTS, "--disable-auto-approval", "--http01-address", ""], env=env,
                             stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     store = SqliteStore(tmp_path / "store.db")
     try:

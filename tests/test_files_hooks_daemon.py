@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .daemons import NO_PORTS
 from .files_daemon import CA_AND_ISSUER, Host, leaf
 
 SLOW_HOOK = (
@@ -126,7 +127,7 @@ def test_hook_and_file_flags_without_a_secrets_dir_are_a_usage_error(tmp_path: P
     silently accepted."""
     host = Host(tmp_path)
     for flags in (["--on-renew", "systemctl reload nginx"], ["--secrets-group", "0"]):
-        r = host.cli("run", *flags)
+        r = host.cli("run", *NO_PORTS, *flags)
         assert r.returncode == 2, r.stderr
         assert f"{flags[0]} needs --secrets-dir" in r.stderr
 

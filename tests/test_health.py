@@ -14,6 +14,7 @@ import pytest
 
 from certkeeper.health import Health, HealthServer, start_health
 
+from .daemons import NO_PORTS
 from .test_cli_run import _cli, _env, daemon
 from .test_cli_support import ISSUER_AND_CERT, certkeeper_command
 from .test_metrics import free_port
@@ -117,7 +118,8 @@ def test_run_is_ready_as_leader_and_as_standby_and_stops_serving_on_exit(tmp_pat
         assert get_until(leader_port, "/readyz", 200) == (200, "ok\n")
         assert get(leader_port, "/livez") == (200, "ok\n")
         standby = subprocess.Popen(
-            [*certkeeper_command(), "run", "--http01-address", "", "--healthz-listen-address", f"127.0.0.1:{standby_port}"],
+            [*certkeeper_command(), "run", "--http01-address", "", *NO_PORTS,
+             "--healthz-listen-address", f"127.0.0.1:{standby_port}"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(store),
         )
         try:

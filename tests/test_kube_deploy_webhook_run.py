@@ -37,6 +37,7 @@ from .admission import (
     unregister,
     wait_enforced,
 )
+from .daemons import NO_PORTS
 from .test_deploy import DOCS, aggregated, component
 from .test_kube_deploy import collection, into
 from .test_webhook_kube import CR_RULES, _crs, _request, _set_condition
@@ -119,7 +120,7 @@ def _controller_issues_through_the_webhook(plane: ControlPlane, kubeconfig: Path
 
     from .harness import CA_SETUP, leaf_certificate
 
-    controller = Program(["--kubeconfig", str(kubeconfig), "run", "-n", probe, "--leader-elect=false",
+    controller = Program(["--kubeconfig", str(kubeconfig), "run", *NO_PORTS, "-n", probe, "--leader-elect=false",
                           "--cluster-resource-namespace", namespace, "--kube-api-qps", "0"])
     store = open_kube_store(str(plane.kubeconfig), qps=0)
     admin = admin_client(plane)

@@ -220,7 +220,8 @@ def test_a_taken_port_warns_and_the_daemon_keeps_running(tmp_path: Path) -> None
                 lines.append(line)
                 if "serving in" in line:
                     break
-            assert any("WARNING certkeeper.metrics: metrics disabled" in line for line in lines), lines
+            assert any(f"ERROR certkeeper.metrics: metrics are off: cannot serve on 127.0.0.1:{port} "
+                       "(--metrics-listen-address)" in line for line in lines), lines
             r = _cli(store, "wait", "certificate/foo", "--for", "condition=Ready", "--timeout", "60s")
             assert r.returncode == 0, r.stderr
             assert proc.poll() is None

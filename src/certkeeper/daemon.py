@@ -52,6 +52,10 @@ log = logging.getLogger("certkeeper.daemon")
 
 LEASE_NAME = "certkeeper-controller"
 
+#: client-go's leader-election watchdog: a leader is not live once its lease has gone
+#: unrenewed for the lease duration plus this (cert-manager's default, 20 s)
+LEADER_HEALTHZ_TIMEOUT = 20.0
+
 
 @dataclasses.dataclass
 class DaemonOptions:
@@ -100,9 +104,11 @@ class DaemonOptions:
     key_processes: int | None = None
     #: cert-manager's internal approver; off means every request waits for `certkeeper approve`
     approve_requests: bool = True
-    #: HOST:PORT of the Prometheus endpoint; None or '' disables it
+    #: HOST:PORT of the Prometheus endpoint; None, '' or '0' disables it (``certkeeper run``'s
+    #: default: 127.0.0.1:9402)
     metrics_listen_address: str | None = None
-    #: HOST:PORT of /livez and /readyz for the kubelet's probes; None or '' disables it
+    #: HOST:PORT of /livez and /readyz for the kubelet's probes; None, '' or '0' disables it
+    #: (``certkeeper run``'s default: 127.0.0.1:9403)
     healthz_listen_address: str | None = None
     #: answer HTTP-01 with solver Pods, Services and Ingresses/HTTPRoutes (a cluster)
     #: instead of the built-in responder or the webroot (a host)
@@ -306,6 +312,8 @@ def _run_leader(store: Store, opts: DaemonOptions, stop: threading.Event, lock: 
     )
     threading.Thread(target=_report_initial_sync, args=(manager, started, stop), daemon=True).start()
     health.set_ready(True)
+    if opts.leader_elect and not lease.exclusive:
+        health.watch_lease(lease.renewed_at, opts.lease_duration + LEADER_HEALTHZ_TIMEOUT)
     try:
         while not stop.wait(renew_every):
             health.beat()
@@ -317,6 +325,7 @@ def _run_leader(store: Store, opts: DaemonOptions, stop: threading.Event, lock: 
                 return 1
     finally:
         health.set_ready(False, "stopping")
+        health.watch_lease(None, 0)
         stop_metrics(metrics)
         manager.stop()
         if keys is not None:

@@ -2,9 +2,13 @@
 
 Live means the daemon's loop still turns: it beats each time it renews or waits for the
 lease, so a wedged process (a deadlock, a store call that never returns) stops answering
-200 and the kubelet restarts it, which is what a probe is for. Ready means the daemon has
-reached its store: serving as the leader with its controllers started, or waiting as a
-standby whose last lease attempt got an answer.
+200 and the kubelet restarts it, which is what a probe is for. A leader whose Lease is the
+only thing keeping a second daemon out (a cluster) is also not live once the Lease has not
+been renewed for its duration plus 20 s: cert-manager's leader-election watchdog
+(client-go's ``HealthzAdaptor``, ``--internal-healthz-leader-election-timeout``). Ready
+means the daemon has reached its store: leading with its caches read and its controllers
+started, or waiting as a standby whose last lease attempt got an answer (cert-manager's
+readiness does not depend on leadership either).
 
 The endpoint is plain ``http.server`` on its own thread: the kubelet asks a few times a
 minute, and nothing here may depend on the controllers being responsive.
@@ -18,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from .metrics.server import split_address
+from .listen import ListenServer, listen_address_off
 
 log = logging.getLogger("certkeeper.health")
 
@@ -32,6 +36,7 @@ class Health:
         self._last_beat = now()
         self._ready = False
         self._why_not_ready = "starting"
+        self._lease: tuple[Callable[[], float | None], float] | None = None
         self._lock = threading.Lock()
 
     def beat(self) -> None:
@@ -43,11 +48,24 @@ class Health:
             self._ready = ready
             self._why_not_ready = why_not
 
+    def watch_lease(self, renewed_at: Callable[[], float | None] | None, limit: float) -> None:
+        """While leading: ``renewed_at`` gives the time (on this ``now``) of the last renewal;
+        live fails once it is older than ``limit``. None: not leading (any more)."""
+        with self._lock:
+            self._lease = None if renewed_at is None else (renewed_at, limit)
+
     def live(self) -> tuple[bool, str]:
         with self._lock:
-            quiet = self._now() - self._last_beat
+            now = self._now()
+            quiet = now - self._last_beat
+            lease = self._lease
         if quiet > self._stall_after:
             return False, f"the daemon's loop has not turned for {quiet:.0f}s (limit {self._stall_after:.0f}s)"
+        if lease is not None:
+            renewed_at, limit = lease
+            last = renewed_at()
+            if last is not None and now - last > limit:
+                return False, f"the leader lease has not been renewed for {now - last:.0f}s (limit {limit:.0f}s)"
         return True, "ok"
 
     def ready(self) -> tuple[bool, str]:
@@ -86,34 +104,34 @@ class HealthServer:
     def __init__(self, health: Health) -> None:
         self.health = health
         self.port = 0
-        self._server: http.server.ThreadingHTTPServer | None = None
+        self._server: ListenServer | None = None
 
     def start(self, address: str) -> None:
-        host, port = split_address(address)
         handler = type("Handler", (_Handler,), {"health": self.health})
-        self._server = http.server.ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self.port = int(self._server.server_address[1])
-        threading.Thread(target=self._server.serve_forever, name="healthz", daemon=True).start()
-        log.info("serving /livez and /readyz on http://%s:%d", host, self.port)
+        self._server = ListenServer(address, handler)
+        self.port = self._server.port
+        self._server.serve_in_background("healthz")
+        log.info("serving /livez and /readyz on http://%s:%d", address.rpartition(":")[0] or "0.0.0.0", self.port)
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
             self._server = None
 
 
 def start_health(health: Health, address: str | None) -> HealthServer | None:
-    """Start the endpoint, or return None (after one warning) when it cannot be served: the
-    certificates matter more than the probes."""
-    if not address:
+    """Start the endpoint, or return None: when turned off ('' or '0'), or after an error
+    naming the address when it cannot be served (the daemon keeps issuing: certificates
+    matter more than the probes, and a kubelet whose probe finds nothing restarts the Pod
+    anyway)."""
+    if listen_address_off(address):
         return None
+    assert address is not None
     server = HealthServer(health)
     try:
         server.start(address)
     except (OSError, ValueError) as exc:
-        log.warning("health endpoint disabled: cannot serve on %s: %s", address, exc)
+        log.error("/livez and /readyz are off: cannot serve on %s (--healthz-listen-address): %s", address, exc)
         return None
     return server
 

@@ -92,12 +92,12 @@ def _host_ports(ctx: click.Context, param: click.Parameter, value: str | None) -
               help="Threads for the controllers that only compute and use the store.")
 @click.option("--io-workers", type=click.IntRange(min=1), default=16, show_default=True,
               help="Threads for the controllers that wait on the network or a hook (ACME, issuers, files).")
-@click.option("--metrics-listen-address", default="", metavar="HOST:PORT",
-              help="Serve Prometheus /metrics here, e.g. 127.0.0.1:9402 (cert-manager's is 0.0.0.0:9402); "
-                   "off by default.")
-@click.option("--healthz-listen-address", default="", metavar="HOST:PORT",
-              help="Serve /livez and /readyz for a kubelet's probes here, e.g. 0.0.0.0:9403 "
-                   "(cert-manager's port); off by default.")
+@click.option("--metrics-listen-address", default="127.0.0.1:9402", show_default=True, metavar="HOST:PORT",
+              help="Serve Prometheus /metrics here (cert-manager's port; 0.0.0.0:9402 to be scraped from "
+                   "elsewhere); '' or 0 turns it off.")
+@click.option("--healthz-listen-address", default="127.0.0.1:9403", show_default=True, metavar="HOST:PORT",
+              help="Serve /livez and /readyz for a kubelet's probes here (cert-manager's port); '' or 0 "
+                   "turns it off.")
 @click.option("--leader-elect", type=click.BOOL, default=True, show_default=True, metavar="BOOL",
               help="Take the leader Lease before acting, so that one of several replicas acts "
                    "(--leader-elect=false: this one always acts).")

@@ -1,73 +1,141 @@
-"""The HTTP endpoint: prometheus_client's own server on a private registry.
+"""The HTTP endpoint: the kept resource families, then the few series of the moment.
 
-A port that cannot be bound (a second daemon, tests running several) is a warning, not a
-failure: certificates matter more than their metrics.
+A scrape answers the table's families from ``ResourceExposition`` (bytes rebuilt only
+after a change) followed by what prometheus_client renders from a small registry (clock,
+sync counts, API requests, process, Python). The scraper's ``Accept`` header chooses the
+text format or OpenMetrics as prometheus_client's own server does (the kept gauges read
+the same in both; OpenMetrics' ``# EOF`` closes the small part, which comes last), and
+``Accept-Encoding: gzip`` (what Prometheus sends) gets one gzip member whose kept head
+is compressed once per change.
+
+Until the stored objects have been read once (in the background, so that a daemon with
+100,000 Certificates starts serving at once) a scrape waits for them, then answers 503:
+a partial answer would read as Certificates that vanished.
+
+A port that cannot be bound is an error in the log naming the address; the daemon keeps
+issuing (certificates matter more than their metrics, and a standby on the same host
+would otherwise never start).
 """
 
 from __future__ import annotations
 
+import http.server
 import logging
 import threading
-from typing import Any
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from ..listen import ListenServer, listen_address_off, split_address
 from ..runtime.manager import Manager
 from ..store.base import StoreError
-from .collectors import ApiRequestCollector, ClockCollector, ControllerCollector, ResourceCollector
+from .collectors import ApiRequestCollector, ClockCollector, ControllerCollector
+from .exposition import ResourceExposition, gzip_join
 from .table import MetricsTable
 
 log = logging.getLogger("certkeeper.metrics")
 
+#: how long a scrape waits for the first read of the store before answering 503
+PRIME_WAIT = 10.0
 
-def split_address(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]") or "0.0.0.0", int(port)
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: Prometheus reuses its connection
+    metrics: MetricsServer
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path.split("?", 1)[0] == "/favicon.ico":
+            self._answer(404, b"not found\n", "text/plain; charset=utf-8")
+            return
+        ready, why = self.metrics.wait_primed(PRIME_WAIT)
+        if not ready:
+            self._answer(503, f"{why}\n".encode(), "text/plain; charset=utf-8")
+            return
+        gzipped = "gzip" in (self.headers.get("Accept-Encoding") or "")
+        body, content_type = self.metrics.render(self.headers.get("Accept") or "", gzipped)
+        self._answer(200, body, content_type, gzipped)
+
+    def _answer(self, code: int, body: bytes, content_type: str, gzipped: bool = False) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        if gzipped:
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base's name
+        """A line per scrape is not worth logging."""
 
 
 class MetricsServer:
     def __init__(self, manager: Manager) -> None:
+        # what changes on every scrape: rendered by prometheus_client each time (a few lines)
         self.registry = CollectorRegistry(auto_describe=False)
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
-        self.table = MetricsTable()
         self.registry.register(ClockCollector(manager))
         self.registry.register(ControllerCollector(manager))
-        self.registry.register(ResourceCollector(self.table))
         self.registry.register(ApiRequestCollector(manager.ctx.store))
+        self.table = MetricsTable()
+        self.resources = ResourceExposition(self.table)
         self._store = manager.ctx.store
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._server: ListenServer | None = None
         self.port = 0
 
     def start(self, address: str) -> None:
-        host, port = split_address(address)
-        self._server, self._thread = start_http_server(port, addr=host, registry=self.registry)
-        self.port = int(self._server.server_address[1])
-        self.table.start(self._store)
+        """Bind (an OSError names a taken port at once), then read the store behind."""
+        handler = type("Handler", (_Handler,), {"metrics": self})
+        self._server = ListenServer(address, handler)
+        self.port = self._server.port
+        self.table.watch(self._store)
+        threading.Thread(target=self._prime, name="metrics-prime", daemon=True).start()
+        self._server.serve_in_background("metrics")
+        host, _ = split_address(address)
         log.info("serving metrics on http://%s:%d/metrics", host, self.port)
+
+    def _prime(self) -> None:
+        try:
+            self.table.prime(self._store)
+        except StoreError as exc:
+            log.error("metrics: %s; /metrics answers 503", self.table.failure or exc)
+
+    def wait_primed(self, timeout: float) -> tuple[bool, str]:
+        if not self.table.primed.wait(timeout):
+            return False, "the stored objects are still being read"
+        if self.table.failure:
+            return False, self.table.failure
+        return True, ""
+
+    def render(self, accept: str, gzipped: bool) -> tuple[bytes, str]:
+        """The body and its content type for a scraper sending these headers."""
+        encoder, content_type = choose_encoder(accept)
+        tail = encoder(self.registry)
+        if gzipped:
+            return gzip_join(self.resources.deflated(), tail), content_type
+        return self.resources.body() + tail, content_type
 
     def stop(self) -> None:
         self.table.stop()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
             self._server = None
 
 
 def start_metrics(manager: Manager, address: str | None) -> MetricsServer | None:
-    """Start the endpoint, or return None (after one warning) when it cannot be served."""
-    if not address:
+    """Start the endpoint, or return None: when turned off ('' or '0'), or after an error
+    naming the address when it cannot be served."""
+    if listen_address_off(address):
         return None
+    assert address is not None
     server = MetricsServer(manager)
     try:
         server.start(address)
-    except (OSError, ValueError, StoreError) as exc:
-        log.warning("metrics disabled: cannot serve on %s: %s", address, exc)
+    except (OSError, ValueError) as exc:
+        log.error("metrics are off: cannot serve on %s (--metrics-listen-address): %s", address, exc)
         server.stop()
         return None
     return server

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ..api.acme import Challenge
 from ..api.certificate import Certificate
@@ -83,7 +83,11 @@ def challenge_row(ch: Challenge) -> ChallengeRow:
 
 
 class MetricsTable:
-    """Rows per kind, kept current by the watch; primed by a paged scan at start."""
+    """Rows per kind, kept current by the watch; primed by a paged scan at start.
+
+    ``version`` moves only when a row really changed (most watch events of a Certificate
+    change nothing the metrics show), so that the exposition is rebuilt only then.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -91,14 +95,38 @@ class MetricsTable:
         self.issuers: dict[Key, str] = {}
         self.cluster_issuers: dict[Key, str] = {}
         self.challenges: dict[Key, ChallengeRow] = {}
+        self.version = 0
+        #: set once the scan of the stored objects is done (or failed: then ``failure`` says why)
+        self.primed = threading.Event()
+        self.failure = ""
+        # while priming, keys the watch already wrote: the scan may have read them older
+        self._written: set[tuple[int, Key]] | None = None
         self._unwatch: Callable[[], None] | None = None
 
     def start(self, store: Store) -> None:
-        # watch first, then scan: a change between the two is applied twice, never lost
+        """Watch, then scan: the scan's rows never replace what the watch delivered since."""
+        self.watch(store)
+        self.prime(store)
+
+    def watch(self, store: Store) -> None:
+        with self._lock:
+            self._written = set()
         self._unwatch = store.watch(self.on_event)
-        for kind in (Certificate, Issuer, ClusterIssuer, Challenge):
-            for obj in store.scan(kind):
-                self._apply(obj, deleted=False)
+
+    def prime(self, store: Store) -> None:
+        """Read every stored object once (what the watch will not replay); ``primed`` is set
+        at the end either way."""
+        try:
+            for kind in (Certificate, Issuer, ClusterIssuer, Challenge):
+                for obj in store.scan(kind):
+                    self._apply(obj, deleted=False, scanned=True)
+        except Exception as exc:
+            self.failure = f"the stored objects could not be read: {exc}"
+            raise
+        finally:
+            with self._lock:
+                self._written = None
+            self.primed.set()
 
     def stop(self) -> None:
         if self._unwatch is not None:
@@ -108,28 +136,45 @@ class MetricsTable:
     def on_event(self, ev: WatchEvent) -> None:
         self._apply(ev.obj, deleted=ev.type == EventType.DELETED)
 
-    def _apply(self, obj: object, deleted: bool) -> None:
+    def _apply(self, obj: object, deleted: bool, scanned: bool = False) -> None:
         meta = getattr(obj, "metadata", None)
         if meta is None:
             return
         key: Key = (meta.namespace or "", meta.name or "")
         # ClusterIssuer subclasses Issuer: test it first
         if isinstance(obj, ClusterIssuer):
-            self._put(self.cluster_issuers, key, None if deleted else _ready(obj.status.conditions if obj.status else None))
+            self._put(self.cluster_issuers, key, None if deleted else _ready(obj.status.conditions if obj.status else None),
+                      scanned)
         elif isinstance(obj, Issuer):
-            self._put(self.issuers, key, None if deleted else _ready(obj.status.conditions if obj.status else None))
+            self._put(self.issuers, key, None if deleted else _ready(obj.status.conditions if obj.status else None),
+                      scanned)
         elif isinstance(obj, Certificate):
-            self._put(self.certificates, key, None if deleted else cert_row(obj))
+            self._put(self.certificates, key, None if deleted else cert_row(obj), scanned)
         elif isinstance(obj, Challenge):
-            self._put(self.challenges, key, None if deleted else challenge_row(obj))
+            self._put(self.challenges, key, None if deleted else challenge_row(obj), scanned)
 
-    def _put(self, table: dict[Key, V], key: Key, row: V | None) -> None:
+    def _put(self, table: dict[Key, V], key: Key, row: V | None, scanned: bool = False) -> None:
         with self._lock:
+            if self._written is not None:
+                if scanned and (id(table), key) in self._written:
+                    return
+                if not scanned:
+                    self._written.add((id(table), key))
             if row is None:
-                table.pop(key, None)
-            else:
+                if table.pop(key, None) is not None:
+                    self.version += 1
+            elif table.get(key) != row:
                 table[key] = row
+                self.version += 1
 
     def snapshot(self, table: dict[Key, V]) -> list[tuple[Key, V]]:
         with self._lock:
             return list(table.items())
+
+    def snapshot_all(self, tables: list[dict[Key, Any]], since: int) -> tuple[int, list[list[tuple[Key, Any]]] | None]:
+        """The version and the rows of these tables, read together; no rows (None) when the
+        version is still ``since``."""
+        with self._lock:
+            if self.version == since:
+                return since, None
+            return self.version, [list(t.items()) for t in tables]

@@ -69,6 +69,10 @@ class LeaderLease:
             self._renewed = self._monotonic()
         return ok
 
+    def renewed_at(self) -> float | None:
+        """When (on ``monotonic``) the lease was last taken or renewed; None before that."""
+        return self._renewed
+
     def try_acquire(self) -> bool:
         """Take or renew the lease now; a store that cannot be reached is a 'not now'.
         Raises StoreBroken."""
