@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import threading
 import time
@@ -76,6 +77,28 @@ def test_ready_only_when_set_and_live() -> None:
     assert h.ready() == (False, "stopping")
 
 
+def test_a_leader_whose_lease_goes_unrenewed_past_duration_plus_timeout_is_not_live() -> None:
+    """client-go's leader-election watchdog, as cert-manager's livez: a standby (no lease
+    watched) stays live whatever the lease does."""
+    now = FakeNow()
+    h = Health(stall_after=1000, now=now)
+    renewed: list[float | None] = [None]
+    h.watch_lease(lambda: renewed[0], limit=80)
+    now.t += 500
+    assert h.live() == (True, "ok")  # never renewed yet: nothing to measure from
+    renewed[0] = now.t
+    now.t += 80
+    assert h.live() == (True, "ok")
+    now.t += 1
+    assert h.live() == (False, "the leader lease has not been renewed for 81s (limit 80s)")
+    assert not h.ready()[0]
+    renewed[0] = now.t
+    assert h.live() == (True, "ok")
+    now.t += 100
+    h.watch_lease(None, 0)  # stopped leading
+    assert h.live() == (True, "ok")
+
+
 @pytest.fixture
 def served() -> Iterator[tuple[Health, FakeNow, int]]:
     now = FakeNow()
@@ -98,6 +121,25 @@ def test_endpoint_answers_200_or_503_with_the_reason(served: tuple[Health, FakeN
     assert code == 503
     assert "has not turned" in text
     assert get(port, "/metrics")[0] == 404
+
+
+def test_a_taken_port_is_an_error_naming_the_address_and_the_daemon_keeps_issuing(tmp_path: Path) -> None:
+    """controller-runtime would stop; certkeeper keeps its certificates renewed and says
+    in the log which address and which flag (docs/running-on-a-host.md)."""
+    store = tmp_path / "store.db"
+    assert _cli(store, "apply", "-f", "-", input=ISSUER_AND_CERT).returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with daemon(store, "--healthz-listen-address", f"127.0.0.1:{port}") as (proc, lines):
+            assert any(f"ERROR certkeeper.health: /livez and /readyz are off: cannot serve on 127.0.0.1:{port} "
+                       "(--healthz-listen-address)" in line for line in lines), lines
+            r = _cli(store, "wait", "certificate/foo", "--for", "condition=Ready", "--timeout", "60s")
+            assert r.returncode == 0, r.stderr
+            assert proc.poll() is None
+            proc.terminate()
+            assert proc.wait(timeout=60) == 0
 
 
 def test_a_taken_port_disables_the_endpoint_only() -> None:

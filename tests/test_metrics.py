@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
 from certkeeper.api.certificate import Certificate
 from certkeeper.api.core import TLS_CERT, Secret
 from certkeeper.metrics import MetricsServer, start_metrics
 from certkeeper.pki.chain import parse_certificates
+from certkeeper.store.errors import StoreUnavailable
 from certkeeper.store.sqlite import SqliteStore
 
 from .daemons import CLI
@@ -232,3 +237,109 @@ def test_a_taken_port_warns_and_the_daemon_keeps_running(tmp_path: Path) -> None
 def test_run_help_names_the_flag() -> None:
     r = subprocess.run([*CLI, "run", "--help"], capture_output=True, text=True, timeout=60)
     assert "--metrics-listen-address" in r.stdout
+
+
+def _get(port: int, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def _resource_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("certmanager_certificate_")]
+
+
+def test_openmetrics_when_the_scraper_asks_for_it(served: tuple[Harness, int]) -> None:
+    """What Prometheus sends first in its Accept header; prometheus_client's own rules."""
+    h, port = served
+    _issue(h, "web")
+    exp = key("certmanager_certificate_expiration_timestamp_seconds", **cert_labels("web"))
+    scrape_until(port, lambda s: s.get(exp, 0) > 0)
+    accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75," \
+             "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+    code, headers, body = _get(port, {"Accept": accept})
+    assert code == 200
+    assert headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    text = body.decode()
+    assert text.endswith("# EOF\n") and text.count("# EOF") == 1
+    families = {f.name: f for f in openmetrics_families(text)}  # the strict parser: raises on any fault
+    assert families["certmanager_certificate_expiration_timestamp_seconds"].type == "gauge"
+    assert families["certmanager_clock_time_seconds"].type == "unknown"
+    samples = {(s.name, frozenset(s.labels.items())): s.value for f in families.values() for s in f.samples}
+    assert samples[exp] == h.leaf("web").not_valid_after_utc.timestamp()
+    code, headers, plain = _get(port, {})
+    assert headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert _resource_lines(plain.decode()) == _resource_lines(text)
+
+
+def test_gzip_when_the_scraper_accepts_it(served: tuple[Harness, int]) -> None:
+    h, port = served
+    _issue(h, "web")
+    exp = key("certmanager_certificate_expiration_timestamp_seconds", **cert_labels("web"))
+    scrape_until(port, lambda s: s.get(exp, 0) > 0)
+    for _ in range(2):  # the kept head is compressed once, then reused
+        code, headers, body = _get(port, {"Accept-Encoding": "gzip"})
+        assert code == 200 and headers["Content-Encoding"] == "gzip"
+        assert int(headers["Content-Length"]) == len(body)
+        text = gzip.decompress(body).decode()
+        assert "certmanager_clock_time_seconds_gauge" in text and "process_cpu_seconds_total" in text
+        _, _, plain = _get(port, {})
+        assert _resource_lines(text) == _resource_lines(plain.decode())
+        assert any('name="web"' in line for line in _resource_lines(text))
+
+
+def test_a_store_that_cannot_be_read_answers_503_not_a_partial_list(harness: Harness) -> None:
+    """Certificates missing from an answer would read as deleted ones; no answer is honest."""
+    _issue(harness, "web")
+    real = harness.store
+
+    class Unreadable:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def scan(self, kind: type[Any]) -> Iterator[Any]:
+            raise StoreUnavailable("database or disk is full")
+
+    harness.manager.ctx.store = Unreadable()  # type: ignore[assignment]
+    try:
+        server = start_metrics(harness.manager, "127.0.0.1:0")
+    finally:
+        harness.manager.ctx.store = real
+    assert server is not None
+    try:
+        code, _, body = _get(server.port, {})
+        assert code == 503
+        assert body.decode() == "the stored objects could not be read: database or disk is full\n"
+    finally:
+        server.stop()
+
+
+def test_run_serves_on_cert_managers_ports_on_loopback_by_default() -> None:
+    """The defaults themselves (binding 9402 here would collide with a second test run)."""
+    from certkeeper.cli.run import run_cmd
+
+    defaults = {p.name: p.default for p in run_cmd.params}
+    assert defaults["metrics_listen_address"] == "127.0.0.1:9402"
+    assert defaults["healthz_listen_address"] == "127.0.0.1:9403"
+    r = subprocess.run([*CLI, "run", "--help"], capture_output=True, text=True, timeout=60)
+    help_text = " ".join(r.stdout.split())
+    assert "[default: 127.0.0.1:9402]" in help_text and "[default: 127.0.0.1:9403]" in help_text
+
+
+@pytest.mark.parametrize("off", ["0", ""])
+def test_zero_or_empty_turns_the_endpoints_off(tmp_path: Path, off: str) -> None:
+    store = tmp_path / "store.db"
+    assert _cli(store, "apply", "-f", "-", input=ISSUER_AND_CERT).returncode == 0
+    with daemon(store, "--metrics-listen-address", off, "--healthz-listen-address", off) as (proc, lines):
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "serving in" in line:
+                break
+        assert not [line for line in lines if "serving metrics" in line or "serving /livez" in line], lines
+        assert not [line for line in lines if "ERROR" in line], lines
+        proc.terminate()
+        assert proc.wait(timeout=60) == 0
