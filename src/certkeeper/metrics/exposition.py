@@ -21,7 +21,7 @@ from __future__ import annotations
 import struct
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -136,8 +136,8 @@ def _challenges(rows: list[tuple[Key, ChallengeRow]]) -> list[str]:
 
 
 class Deflated(NamedTuple):
-    """Raw deflate blocks ending on a sync flush (not final), with the CRC-32 and length of
-    what they hold: the head of a gzip member that another part can still be added to."""
+    """Raw deflate blocks ending on a flush (not final), with the CRC-32 and length of what
+    they hold: a piece of a gzip member that other pieces can follow."""
 
     blocks: bytes
     crc: int
@@ -147,6 +147,23 @@ class Deflated(NamedTuple):
 def deflate_head(data: bytes, level: int = 1) -> Deflated:
     c = zlib.compressobj(level, zlib.DEFLATED, -15)
     return Deflated(c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH), zlib.crc32(data), len(data))
+
+
+def crc32_combine(crc_a: int, crc_b: int, len_b: int, zeros: memoryview) -> int:
+    """The CRC-32 of A then B from theirs (zlib's crc32_combine, which Python does not
+    expose). CRC-32 is affine in its starting value: running B from ``crc_a`` instead of
+    0 adds what running ``len_b`` zero bytes adds. ``zeros`` holds at least ``len_b``."""
+    run = zeros[:len_b]
+    return zlib.crc32(run, crc_a) ^ zlib.crc32(run, 0) ^ crc_b
+
+
+def join_deflated(pieces: list[Deflated]) -> Deflated:
+    zeros = memoryview(bytes(max((p.size for p in pieces), default=0)))
+    crc, size = 0, 0
+    for piece in pieces:
+        crc = crc32_combine(crc, piece.crc, piece.size, zeros)
+        size += piece.size
+    return Deflated(b"".join(p.blocks for p in pieces), crc, size)
 
 
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, no mtime, OS unknown
@@ -162,39 +179,99 @@ def gzip_join(head: Deflated, tail: bytes) -> bytes:
     return _GZIP_HEADER + head.blocks + blocks + trailer
 
 
+#: rows per chunk of a kind: a change re-renders and re-compresses one chunk, a few ms
+ROWS_PER_CHUNK = 128
+
+Render = Callable[[list[tuple[Key, Any]]], list[str]]
+
+
+class _Kind:
+    """One kind's families, kept as deflate pieces per chunk of rows. Rows go to chunks by
+    the hash of their key (a series' place in a family does not matter to a scraper), so a
+    changed, added or deleted object dirties one chunk, whose pieces alone are made again.
+    Pieces end on a full flush: each stands alone and any order of them inflates."""
+
+    def __init__(self, families: tuple[Family, ...], render: Render) -> None:
+        self.families = families
+        self.render = render
+        self.headers = [_deflate_once(f.header()) for f in families]
+        self._chunks: list[list[tuple[Key, Any]] | None] = []
+        self._pieces: list[list[Deflated]] = []  # [chunk][family]
+
+    def refresh(self, rows: list[tuple[Key, Any]]) -> list[Deflated]:
+        """The pieces of every family, header first, in order; renders dirty chunks only."""
+        n = 1
+        while n * ROWS_PER_CHUNK < len(rows):
+            n *= 2
+        if n != len(self._chunks):  # regrouped: every chunk is new
+            self._chunks = [None] * n
+            self._pieces = [[] for _ in range(n)]
+        groups: list[list[tuple[Key, Any]]] = [[] for _ in range(n)]
+        for item in rows:
+            groups[hash(item[0]) % n].append(item)
+        compressor = None
+        for i, group in enumerate(groups):
+            if group != self._chunks[i]:
+                compressor = compressor or zlib.compressobj(1, zlib.DEFLATED, -15)
+                self._pieces[i] = [_deflate(compressor, text.encode()) for text in self.render(group)]
+                self._chunks[i] = group
+        out: list[Deflated] = []
+        for f, header in enumerate(self.headers):
+            out.append(header)
+            out.extend(pieces[f] for pieces in self._pieces)
+        return out
+
+
+def _deflate(compressor: Any, data: bytes) -> Deflated:
+    return Deflated(compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH), zlib.crc32(data), len(data))
+
+
+def _deflate_once(data: bytes) -> Deflated:
+    return _deflate(zlib.compressobj(1, zlib.DEFLATED, -15), data)
+
+
 class ResourceExposition:
     """The Certificate, Issuer, ClusterIssuer and Challenge families of the table, kept
-    deflated, rendered again when the table's version moved since the last call."""
+    deflated, made again from the chunks that changed when the table's version moved."""
 
     def __init__(self, table: MetricsTable) -> None:
         self._table = table
-        self._kinds: tuple[tuple[dict[Key, Any], tuple[Family, ...], Callable[[list[Any]], list[str]]], ...] = (
-            (table.certificates, (CERT_READY, CERT_NOT_AFTER, CERT_NOT_BEFORE, CERT_EXPIRATION, CERT_RENEWAL),
-             _certificates),
-            (table.issuers, (ISSUER_READY,), _issuers),
-            (table.cluster_issuers, (CLUSTER_ISSUER_READY,), _cluster_issuers),
-            (table.challenges, (CHALLENGE_STATUS,), _challenges),
+        self._kinds: tuple[tuple[dict[Key, Any], _Kind], ...] = (
+            (table.certificates,
+             _Kind((CERT_READY, CERT_NOT_AFTER, CERT_NOT_BEFORE, CERT_EXPIRATION, CERT_RENEWAL), _certificates)),
+            (table.issuers, _Kind((ISSUER_READY,), _issuers)),
+            (table.cluster_issuers, _Kind((CLUSTER_ISSUER_READY,), _cluster_issuers)),
+            (table.challenges, _Kind((CHALLENGE_STATUS,), _challenges)),
         )
         self._lock = threading.Lock()  # one rebuild at a time; scrapes may overlap
         self._version = -1
+        self._pieces: list[Deflated] = []
         self._deflated = deflate_head(b"")
 
     def deflated(self) -> Deflated:
+        """Everything as one run of deflate blocks (a gzip member's head)."""
         with self._lock:
-            version, snapshots = self._table.snapshot_all([rows for rows, _f, _r in self._kinds], self._version)
-            if snapshots is not None:
-                self._deflated = deflate_head(self._render(snapshots))
-                self._version = version
+            self._refresh()
             return self._deflated
 
-    def body(self) -> bytes:
-        """The families as text (inflated from what is kept: a plain scrape is the rare one)."""
-        return zlib.decompressobj(-15).decompress(self.deflated().blocks)
+    def text(self) -> tuple[int, Iterator[bytes]]:
+        """The length of the families as text, and the text a piece at a time (inflated
+        from what is kept: a plain scrape is the rare one, and never holds it all)."""
+        with self._lock:
+            self._refresh()
+            pieces = self._pieces
+        return sum(p.size for p in pieces), (zlib.decompressobj(-15).decompress(p.blocks) for p in pieces)
 
-    def _render(self, snapshots: list[list[tuple[Key, Any]]]) -> bytes:
-        parts: list[bytes] = []
-        for (_rows, families, render), rows in zip(self._kinds, snapshots, strict=True):
-            for family, text in zip(families, render(rows), strict=True):
-                parts.append(family.header())
-                parts.append(text.encode())
-        return b"".join(parts)
+    def body(self) -> bytes:
+        return b"".join(self.text()[1])
+
+    def _refresh(self) -> None:
+        version, snapshots = self._table.snapshot_all([rows for rows, _kind in self._kinds], self._version)
+        if snapshots is None:
+            return
+        pieces: list[Deflated] = []
+        for (_rows, kind), rows in zip(self._kinds, snapshots, strict=True):
+            pieces.extend(kind.refresh(rows))
+        self._pieces = pieces
+        self._deflated = join_deflated(pieces)
+        self._version = version

@@ -20,8 +20,10 @@ would otherwise never start).
 from __future__ import annotations
 
 import http.server
+import itertools
 import logging
 import threading
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -53,18 +55,27 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if not ready:
             self._answer(503, f"{why}\n".encode(), "text/plain; charset=utf-8")
             return
-        gzipped = "gzip" in (self.headers.get("Accept-Encoding") or "")
-        body, content_type = self.metrics.render(self.headers.get("Accept") or "", gzipped)
-        self._answer(200, body, content_type, gzipped)
+        accept = self.headers.get("Accept") or ""
+        if "gzip" in (self.headers.get("Accept-Encoding") or ""):
+            body, content_type = self.metrics.render_gzip(accept)
+            self._answer(200, body, content_type, gzipped=True)
+            return
+        size, parts, content_type = self.metrics.render_text(accept)
+        self._start(200, size, content_type)
+        for part in parts:
+            self.wfile.write(part)
 
     def _answer(self, code: int, body: bytes, content_type: str, gzipped: bool = False) -> None:
+        self._start(code, len(body), content_type, gzipped)
+        self.wfile.write(body)
+
+    def _start(self, code: int, length: int, content_type: str, gzipped: bool = False) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         if gzipped:
             self.send_header("Content-Encoding", "gzip")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(length))
         self.end_headers()
-        self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base's name
         """A line per scrape is not worth logging."""
@@ -110,13 +121,17 @@ class MetricsServer:
             return False, self.table.failure
         return True, ""
 
-    def render(self, accept: str, gzipped: bool) -> tuple[bytes, str]:
-        """The body and its content type for a scraper sending these headers."""
+    def render_gzip(self, accept: str) -> tuple[bytes, str]:
+        """The gzip'd body and its content type for a scraper sending this Accept header."""
+        encoder, content_type = choose_encoder(accept)
+        return gzip_join(self.resources.deflated(), encoder(self.registry)), content_type
+
+    def render_text(self, accept: str) -> tuple[int, Iterator[bytes], str]:
+        """The length of the body, the body a piece at a time, and its content type."""
         encoder, content_type = choose_encoder(accept)
         tail = encoder(self.registry)
-        if gzipped:
-            return gzip_join(self.resources.deflated(), tail), content_type
-        return self.resources.body() + tail, content_type
+        size, parts = self.resources.text()
+        return size + len(tail), itertools.chain(parts, (tail,)), content_type
 
     def stop(self) -> None:
         self.table.stop()
