@@ -101,7 +101,11 @@ class Daemon:
             ) and sum(phrase in line for line in self.lines) >= count
 
     def wait_exit(self, timeout: float = 60) -> int:
-        return self.proc.wait(timeout=timeout)
+        """The exit status, once the last log line has been read too (on a busy machine
+        the reader thread can still be behind when the process has ended)."""
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return code
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.proc.poll() is None:
