@@ -107,7 +107,8 @@ def build_store(work: Path, env: dict[str, str]) -> None:
     cmd = [sys.executable, "-m", "certkeeper"]
     subprocess.run([*cmd, "apply", "-f", str(manifest)], env=env, check=True, stdout=subprocess.DEVNULL)
     with open(work / "daemon.log", "wb") as log:
-        daemon = subprocess.Popen([*cmd, "run", "--http01-address", ""], env=env, stdout=log, stderr=log,
+        daemon = subprocess.Popen([*cmd, "run", "--http01-address", "", "--metrics-listen-address", "0",
+                                   "--healthz-listen-address", "0"], env=env, stdout=log, stderr=log,
                                   start_new_session=True)
         try:
             subprocess.run([*cmd, "wait", "--for=condition=Ready", "certificate", "--all", "-A", "--timeout", "120s"],
