@@ -65,8 +65,12 @@ def check_signature_from(child: x509.Certificate, parent: x509.Certificate) -> b
     return True
 
 
+@functools.lru_cache(maxsize=256)
 def is_self_signed(cert: x509.Certificate) -> bool:
-    """Self-signed in Go's sense: a CA whose signature verifies with its own key."""
+    """Self-signed in Go's sense: a CA whose signature verifies with its own key.
+
+    Remembered per certificate (they are immutable and compare by content): a CA issuer's
+    root is looked at again with every chain it signs."""
     return check_signature_from(cert, cert)
 
 

@@ -21,13 +21,14 @@ from ...api.certificate import (
     CertificateACMEStatus,
     CertificateARIStatus,
 )
+from ...api.common import IssuerReference
 from ...api.core import TLS_CERT, Secret
 from ...api.meta import format_time, parse_time
 from ...pki.chain import parse_certificates
 from ...pki.errors import PKIError
 from ...runtime.controller import Context, Mapper, Result
 from ...runtime.queue import Key
-from ...store.base import WatchEvent
+from ...store.base import EventType, WatchEvent
 from ..certificates.base import CertificateController
 from ..certificates.util import status_of
 from . import accounts
@@ -52,17 +53,78 @@ class RenewalInfoController(CertificateController):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.waits = PollSchedule(5.0, 300.0)
+        # (kind, namespace, name) of an issuer -> whether it is an ACME issuer; looked up
+        # on first use, kept up to date by issuer events
+        self._acme: dict[tuple[str, str | None, str], bool] = {}
+        #: the Certificates it wants, as their last event told
+        self._wanted: set[Key] = set()
+
+    def wants(self, cert: Certificate) -> bool:
+        """Certificates of ACME issuers, and those that still carry ARI status to clear: the
+        others (a CA's, a self-signed one's) cost no reconcile on another thread per event."""
+        wanted = (cert.status is not None and cert.status.acme is not None) or self._is_acme(
+            cert.namespace, cert.spec.issuer_ref
+        )
+        if wanted:
+            self._wanted.add((cert.namespace, cert.name))
+        else:
+            self._wanted.discard((cert.namespace, cert.name))
+        return wanted
+
+    def _is_acme(self, namespace: str | None, ref: IssuerReference | None) -> bool:
+        if ref is None or not ref.name:
+            return False
+        kind = ref.kind or "Issuer"
+        key = (kind, namespace if kind == "Issuer" else None, ref.name)
+        known = self._acme.get(key)
+        if known is None:
+            issuer = issuer_for(self.ctx, namespace, ref)
+            known = self._acme[key] = issuer is not None and issuer.spec.acme is not None
+        return known
 
     def watches(self) -> list[tuple[str, Mapper]]:
-        return [*super().watches(), ("Issuer", self._for_issuer), ("ClusterIssuer", self._for_issuer)]
+        routes = []
+        for kind, mapper in super().watches():
+            if kind == "Secret":
+                mapper = self._wanted_only(mapper)
+            elif kind == "Certificate":
+                mapper = self._forgetting_deleted(mapper)
+            routes.append((kind, mapper))
+        return [*routes, ("Issuer", self._for_issuer), ("ClusterIssuer", self._for_issuer)]
+
+    def _wanted_only(self, mapper: Mapper) -> Mapper:
+        """A Secret event matters only for the Certificates this controller wants (their
+        last event said so); the others would be reconciled for nothing."""
+
+        def wanted(event: WatchEvent) -> Iterable[Key]:
+            return [key for key in mapper(event) if key in self._wanted]
+
+        return wanted
+
+    def _forgetting_deleted(self, mapper: Mapper) -> Mapper:
+        def on_certificate(event: WatchEvent) -> Iterable[Key]:
+            if event.type == EventType.DELETED:
+                self._wanted.discard((event.namespace, event.name))
+            return mapper(event)
+
+        return on_certificate
 
     def _for_issuer(self, event: WatchEvent) -> Iterable[Key]:
         """An issuer turning ARI on or off changes how its Certificates renew."""
         ns = event.namespace if event.kind == "Issuer" else None
-        return [
+        spec = getattr(event.obj, "spec", None)
+        acme = self._acme[(event.kind, ns, event.name)] = (
+            event.type != EventType.DELETED and getattr(spec, "acme", None) is not None
+        )
+        # of another issuer's Certificates only those with ARI status to clear need a look
+        keys = [
             (cert.namespace, cert.name) for cert in self.store.list(Certificate, ns)
             if refers_to(cert.spec.issuer_ref, cert.namespace, event)
+            and (acme or (cert.status is not None and cert.status.acme is not None))
         ]
+        if acme:
+            self._wanted.update(keys)
+        return keys
 
     def reconcile(self, key: Key) -> Result | None:
         ns, name = key

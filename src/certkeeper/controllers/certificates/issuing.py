@@ -35,7 +35,7 @@ from ...pki.secretdata import (
     keystore_opens,
 )
 from ...pki.temporary import temporary_certificate
-from ...runtime.controller import Result
+from ...runtime.controller import Context, Result
 from ...runtime.queue import Key
 from ...store.base import Store
 from .base import CertificateController, issuance_progress
@@ -133,8 +133,16 @@ def _same_ignoring_keystore_bytes(a: Secret, b: Secret) -> bool:
     )
 
 
+#: Certificates whose Secret was last found in step, remembered (a bound, not an LRU)
+IN_STEP_KEPT = 10_000
+
+
 class IssuingController(CertificateController):
     name = "certificates-issuing"
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self._in_step: dict[Key, int] = {}
 
     def fingerprint(self, cert: Certificate) -> Hashable | None:
         return issuance_progress(cert)
@@ -268,9 +276,11 @@ class IssuingController(CertificateController):
 
     def ensure_secret_data(self, cert: Certificate) -> None:
         """Keep secretTemplate, output formats and keystores in step without re-issuing."""
-        input = gather(self.store, cert)
-        secret = input.secret
+        secret = self.store.try_get(Secret, cert.namespace, cert.spec.secret_name or "")
         if secret is None or not secret.get(TLS_KEY) or not secret.get(TLS_CERT):
+            return
+        checked = self._in_step_key(cert, secret)
+        if checked is not None and self._in_step.get((cert.namespace, cert.name)) == checked:
             return
         ann = secret.annotations()
         if ann.get(c.ANN_CERTIFICATE_NAME, cert.name) != cert.name:
@@ -302,6 +312,26 @@ class IssuingController(CertificateController):
         desired = desired_secret(secret, apply)
         if not _same_ignoring_keystore_bytes(desired, secret) or not self._keystores_open(cert, secret):
             apply_secret(self.store, apply)
+        elif checked is not None:
+            if len(self._in_step) >= IN_STEP_KEPT:
+                self._in_step.clear()
+            self._in_step[(cert.namespace, cert.name)] = checked
+
+    def _in_step_key(self, cert: Certificate, secret: Secret) -> int | None:
+        """What decides whether ``secret`` is in step with ``cert``: the Secret's version,
+        the spec and the owner reference. Found in step once, the same Secret and spec need
+        no second look (the key decoded, the chain parsed, the Secret built again), which
+        every status write of an issuance would otherwise cost. Keystores are always looked
+        at: their password lives in another Secret."""
+        ks = cert.spec.keystores
+        if ks is not None and (ks.jks is not None or ks.pkcs12 is not None):
+            return None
+        if not secret.metadata.resource_version or not secret.uid:
+            return None
+        return hash((
+            secret.uid, secret.metadata.resource_version, cert.uid, cert.name,
+            cert.spec.model_dump_json(), self.ctx.options.enable_certificate_owner_ref,
+        ))
 
     def _keystores_open(self, cert: Certificate, secret: Secret) -> bool:
         """A keystore that does not open with today's password was made with an old one."""
