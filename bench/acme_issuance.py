@@ -480,14 +480,16 @@ def peer_result(tool: str, challenge: str, count: int, times: list[float], error
 # -- the run ----------------------------------------------------------------------------
 
 @contextmanager
-def peers(work: Path, nonce_reject: int) -> Iterator[tuple[BindServer, dict[str, PebbleServer]]]:
+def peers(work: Path, nonce_reject: int, tools: tuple[str, ...] = ("certkeeper", "certbot", "lego"),
+          ) -> Iterator[tuple[BindServer, dict[str, PebbleServer]]]:
+    """One BIND and one Pebble per tool (Pebble's VA dials one HTTP-01 port per server)."""
     (work / "bind").mkdir()
     bind = BindServer(work / "bind")
     pebbles: dict[str, PebbleServer] = {}
     env = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_AUTHZREUSE": "0", "PEBBLE_WFE_NONCEREJECT": str(nonce_reject)}
     try:
         bind.start()
-        for tool in ("certkeeper", "certbot", "lego"):
+        for tool in tools:
             (work / f"pebble-{tool}").mkdir()
             pebbles[tool] = PebbleServer(work / f"pebble-{tool}", dns_server=bind.address, env=env)
             pebbles[tool].start()
