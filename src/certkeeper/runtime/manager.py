@@ -10,6 +10,10 @@ certificates in 18 ms each, two in 26 ms, four in 40 ms); controllers that wait 
 network (ACME, issuer set-up, the files) have an "io" pool of many
 threads so that they never hold the others up.
 
+Within a pool, ready work is served by ticket (``runtime/lineage.py``): every step of one
+issuance carries the ticket its Certificate got when first seen, so the oldest issuance in
+flight is finished first and a batch flows through as a pipeline.
+
 Two ways to run: ``run_workers`` (the daemon), and ``settle`` which processes every ready
 key in the calling thread until nothing is left to do now — tests use it with a FakeClock
 to step through issuance and renewal deterministically.
@@ -20,14 +24,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
+from typing import cast
 
 from ..api.meta import Resource
 from ..store.base import Conflict, EventType, NotFound, WatchEvent
 from ..store.errors import StoreUnavailable
 from ..store.transactions import Transactional
 from .controller import Context, Controller, Result
-from .queue import Key, RateLimiter, WorkQueue
+from .lineage import Lineage
+from .queue import Key, RateLimiter, Ticket, WorkQueue
 
 log = logging.getLogger("certkeeper.manager")
 
@@ -61,11 +67,13 @@ class Manager:
         self.workers = {"main": 1, "io": 16, **(workers or {})}
         self.controllers: list[Controller] = [f(ctx) for f in factories]
         self.by_name: dict[str, Controller] = {c.name: c for c in self.controllers}
+        self._primary_kind = {c.name: c.primary.KIND for c in self.controllers}
+        self.lineage = Lineage(self._primary_kind.values())
         self.pools: dict[str, WorkQueue] = {}
         self.queue_of: dict[str, WorkQueue] = {}
         for c in self.controllers:
             if c.pool not in self.pools:
-                self.pools[c.pool] = WorkQueue(ctx.clock, name=c.pool)
+                self.pools[c.pool] = WorkQueue(ctx.clock, name=c.pool, ticket_of=self._ticket_of)
             self.queue_of[c.name] = self.pools[c.pool]
         self.limiters: dict[str, RateLimiter] = {
             c.name: RateLimiter(c.backoff_base, c.backoff_cap) for c in self.controllers
@@ -89,12 +97,19 @@ class Manager:
         self._inflight_lock = threading.Lock()
 
     # -- wiring -----------------------------------------------------------------
+    def _ticket_of(self, item: Hashable) -> Ticket | None:
+        name, key = cast(Item, item)
+        return self.lineage.ticket(self._primary_kind[name], key)
+
     def _on_event(self, event: WatchEvent) -> None:
         self._dispatch(event, self._routes.get(event.kind, []), low=False)
 
     def _dispatch(
         self, event: WatchEvent, routes: list[tuple[str, Callable[[WatchEvent], Iterable[Key]]]], low: bool
     ) -> None:
+        # work an event causes carries the ticket of the event's object, unless the key
+        # has one of its own (the queue asks ``_ticket_of``)
+        cause = None if low else self.lineage.observe(event)
         for name, mapper in routes:
             try:
                 keys = mapper(event)
@@ -106,7 +121,7 @@ class Manager:
                 if low:
                     queue.add_low((name, key))
                 else:
-                    queue.add((name, key))
+                    queue.add((name, key), cause)
 
     def start(self) -> None:
         """Subscribe to changes, then replay everything stored as ADDED events (the

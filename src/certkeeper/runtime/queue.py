@@ -5,6 +5,14 @@ many times while queued is reconciled once; a key being reconciled is never hand
 second worker at the same time (it is re-queued when done instead); and renewal timers
 months ahead must cost nothing while they wait. Delays are measured on the injected
 clock, so a test moves time and the timers fire.
+
+Ready keys are served by **ticket**, lowest first, not first in, first out. A ticket says
+which piece of work a key belongs to (the manager gives every step of one issuance the
+ticket its Certificate got when it was first seen, ``runtime/lineage.py``), and tickets
+grow with time, so work in flight is finished before newer work is started: with FIFO
+over all keys, every step of a batch's issuances went behind every certificate's previous
+step, and the batch moved in lockstep, no certificate done before nearly all were. A key
+with no ticket gets a fresh one when it is added, which is FIFO among such keys.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import heapq
 import itertools
 import threading
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 from .clock import Clock
 
@@ -22,6 +30,15 @@ from .clock import Clock
 Key = tuple[str | None, str]
 #: what the queue holds: any hashable work item (the manager uses (controller, Key))
 Item = Hashable
+#: where a ready item stands: lower first; see the module's docstring
+Ticket = int
+
+_tickets = itertools.count()
+
+
+def next_ticket() -> Ticket:
+    """A ticket after every ticket handed out so far (thread-safe under the GIL)."""
+    return next(_tickets)
 
 
 class RateLimiter:
@@ -48,18 +65,23 @@ class WorkQueue:
         clock: Clock,
         rate_limiter: RateLimiter | None = None,
         name: str = "",
+        ticket_of: Callable[[Item], Ticket | None] | None = None,
     ) -> None:
         self.name = name
         self._clock = clock
         self._limiter = rate_limiter or RateLimiter(dt.timedelta(seconds=1), dt.timedelta(seconds=30))
+        #: the ticket an item has of its own (None: a fresh one), asked under the queue's lock
+        self._ticket_of = ticket_of
         self._cond = threading.Condition()
-        self._queue: deque[Item] = deque()
-        self._queued: set[Item] = set()
+        # ready items: heap of (ticket, seq, item); _queued holds each item's current
+        # ticket, and heap entries whose ticket is no longer the item's are skipped
+        self._queue: list[tuple[Ticket, int, Item]] = []
+        self._queued: dict[Item, Ticket] = {}
         # low priority: the start-up sweep, served only when nothing else is ready
         self._low: deque[Item] = deque()
         self._low_set: set[Item] = set()
         self._processing: set[Item] = set()
-        self._dirty: set[Item] = set()
+        self._dirty: dict[Item, Ticket | None] = {}
         # timers: heap of (due, seq, key); _due holds the earliest due time per key
         self._timers: list[tuple[dt.datetime, int, Item]] = []
         self._due: dict[Item, dt.datetime] = {}
@@ -68,9 +90,11 @@ class WorkQueue:
         clock.subscribe(self._wake)
 
     # -- adding ---------------------------------------------------------------
-    def add(self, key: Item) -> None:
+    def add(self, key: Item, ticket: Ticket | None = None) -> None:
+        """Make ``key`` ready; ``ticket`` (when the key has none of its own) is the
+        ticket of the work that caused the add. An already queued key keeps the lower."""
         with self._cond:
-            self._add_locked(key)
+            self._add_locked(key, ticket)
 
     def add_low(self, key: Item) -> None:
         """Add behind everything else: work that may wait for live work (the start-up
@@ -83,10 +107,14 @@ class WorkQueue:
             self._cond.notify()
 
     def _pop_locked(self) -> Item | None:
-        if self._queue:
-            key = self._queue.popleft()
-            self._queued.discard(key)
-        else:
+        key: Item | None = None
+        while self._queue:
+            ticket, _, candidate = heapq.heappop(self._queue)
+            if self._queued.get(candidate) == ticket:
+                del self._queued[candidate]
+                key = candidate
+                break
+        if key is None:
             while self._low:
                 candidate = self._low.popleft()
                 if candidate in self._low_set:
@@ -98,17 +126,27 @@ class WorkQueue:
         self._processing.add(key)
         return key
 
-    def _add_locked(self, key: Item) -> None:
+    def _add_locked(self, key: Item, ticket: Ticket | None = None) -> None:
         if self._shutdown:
             return
         self._low_set.discard(key)  # promoted: it is wanted now
+        own = self._ticket_of(key) if self._ticket_of is not None else None
+        if own is not None:
+            ticket = own
         if key in self._processing:
-            self._dirty.add(key)
+            before = self._dirty.get(key)
+            self._dirty[key] = ticket if before is None or (ticket is not None and ticket < before) else before
             return
-        if key in self._queued:
+        current = self._queued.get(key)
+        if current is not None:
+            if ticket is not None and ticket < current:
+                self._queued[key] = ticket
+                heapq.heappush(self._queue, (ticket, next(self._seq), key))
             return
-        self._queued.add(key)
-        self._queue.append(key)
+        if ticket is None:
+            ticket = next_ticket()
+        self._queued[key] = ticket
+        heapq.heappush(self._queue, (ticket, next(self._seq), key))
         self._cond.notify()
 
     def add_after(self, key: Item, delay: dt.timedelta) -> None:
@@ -178,14 +216,13 @@ class WorkQueue:
         with self._cond:
             self._processing.discard(key)
             if key in self._dirty:
-                self._dirty.discard(key)
-                self._add_locked(key)
+                self._add_locked(key, self._dirty.pop(key))
 
     # -- state ----------------------------------------------------------------
     def ready_len(self) -> int:
         with self._cond:
             self._fire_due_locked()
-            return len(self._queue) + len(self._low_set)
+            return len(self._queued) + len(self._low_set)
 
     def next_due(self) -> dt.datetime | None:
         with self._cond:
