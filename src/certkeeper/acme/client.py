@@ -341,7 +341,8 @@ class AcmeClient:
     def _fetch_order(self, url: str) -> tuple[Order, float | None]:
         self._require_account()
         response = self._post_as_get(url)
-        return Order.from_json(url, _json(response)), parse_retry_after(response.headers.get("Retry-After"))
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return Order.from_json(url, _json(response), retry_after), retry_after
 
     def get_authorization(self, url: str) -> Authorization:
         return self._fetch_authorization(url)[0]
@@ -349,10 +350,8 @@ class AcmeClient:
     def _fetch_authorization(self, url: str) -> tuple[Authorization, float | None]:
         self._require_account()
         response = self._post_as_get(url)
-        return (
-            Authorization.from_json(url, _json(response)),
-            parse_retry_after(response.headers.get("Retry-After")),
-        )
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return Authorization.from_json(url, _json(response), retry_after), retry_after
 
     def answer_challenge(self, challenge_url: str) -> Challenge:
         """Tell the server the challenge is ready to be validated."""
@@ -360,18 +359,24 @@ class AcmeClient:
         response = self._post(challenge_url, EmptyPayload())
         return Challenge.from_json(_json(response))
 
-    def finalize(self, order: Order | str, csr_pem: bytes) -> Order:
-        """Send the CSR (PEM or DER) to the order's finalize URL."""
+    def finalize(self, order: Order | str, csr_pem: bytes, *, finalize_url: str | None = None) -> Order:
+        """Send the CSR (PEM or DER) to the order's finalize URL. Given the order's URL
+        alone, the order is fetched to learn it, unless ``finalize_url`` (kept from the
+        order's creation) says it."""
         self._require_account()
         if isinstance(order, str):
-            order = self.get_order(order)
+            order_url = order
+            if not finalize_url:
+                finalize_url = self.get_order(order).finalize
+        else:
+            order_url, finalize_url = order.url, order.finalize
         csr = (
             x509.load_pem_x509_csr(csr_pem)
             if csr_pem.lstrip().startswith(b"-----")
             else x509.load_der_x509_csr(csr_pem)
         )
-        response = self._post(order.finalize, messages.CertificateRequest(csr=csr))
-        return Order.from_json(order.url, _json(response))
+        response = self._post(finalize_url, messages.CertificateRequest(csr=csr))
+        return Order.from_json(order_url, _json(response), parse_retry_after(response.headers.get("Retry-After")))
 
     def fetch_certificate(self, url: str, preferred_chain: str | None = None) -> str:
         """The PEM chain (leaf first) exactly as served; with ``preferred_chain``, the first

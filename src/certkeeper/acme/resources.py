@@ -89,9 +89,11 @@ class Authorization:
     wildcard: bool
     challenges: tuple[Challenge, ...]
     expires: str | None = None
+    retry_after: float | None = field(default=None, compare=False)
+    """The answer's ``Retry-After`` in seconds (RFC 8555 §7.5.1), None when absent."""
 
     @classmethod
-    def from_json(cls, url: str, data: Any) -> Authorization:
+    def from_json(cls, url: str, data: Any, retry_after: float | None = None) -> Authorization:
         return cls(
             url=url,
             identifier=Identifier.from_json(data.get("identifier", {})),
@@ -99,6 +101,7 @@ class Authorization:
             wildcard=bool(data.get("wildcard", False)),
             challenges=tuple(Challenge.from_json(c) for c in data.get("challenges", [])),
             expires=data.get("expires"),
+            retry_after=retry_after,
         )
 
     @property
@@ -127,9 +130,12 @@ class Order:
     expires: str | None = None
     profile: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    retry_after: float | None = field(default=None, compare=False)
+    """Seconds the server asked to wait before asking about this order again (the
+    answer's ``Retry-After``), None when it said nothing."""
 
     @classmethod
-    def from_json(cls, url: str, data: Any) -> Order:
+    def from_json(cls, url: str, data: Any, retry_after: float | None = None) -> Order:
         return cls(
             url=url,
             status=str(data.get("status", "")),
@@ -141,6 +147,7 @@ class Order:
             expires=data.get("expires"),
             profile=data.get("profile"),
             extra=dict(data),
+            retry_after=retry_after,
         )
 
     @property

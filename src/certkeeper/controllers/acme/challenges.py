@@ -204,9 +204,12 @@ class ChallengeController(Controller):
     def _wait_authorization(self, key: Key, ch: Challenge, client: AcmeClient) -> Result | None:
         st = ch.status
         assert st is not None
+        left = self.polls.early(key) if self.clock.is_real else None
+        if left is not None:
+            return Result(left)  # woken before the next look (by our own write): keep the schedule
         authz = client.get_authorization(ch.spec.authorization_url or "")
         if not authz.is_final:
-            return Result(self.polls.next(key))
+            return Result(self.polls.next(key, authz.retry_after))
         self.polls.reset(key)
         if authz.status == r.VALID:
             st.state = r.VALID

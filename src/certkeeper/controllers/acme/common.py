@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 from ...acme.errors import AcmeProblemError
 from ...api.common import IssuerReference
@@ -33,29 +34,47 @@ def refers_to(ref: IssuerReference | None, namespace: str | None, event: WatchEv
 
 class PollSchedule:
     """Per-key growing delays for asking the ACME server again: a real server usually
-    finishes in milliseconds, so the first look comes quickly and later ones back off; a
-    Retry-After from the server is a lower bound."""
+    finishes in milliseconds, so the first look comes quickly and later ones back off
+    (``first``, doubling, capped at ``maximum``); a Retry-After from the server is a lower
+    bound. The schedule, not whatever wakes a key, decides when the server is asked:
+    ``early`` tells a key woken before its next look (typically by the event of its own
+    status write) how long to wait still."""
 
-    def __init__(self, first: float, maximum: float) -> None:
+    def __init__(self, first: float, maximum: float, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.first = first
         self.maximum = maximum
+        self._monotonic = monotonic
         self._lock = threading.Lock()
         self._next: dict[Key, float] = {}
+        self._due: dict[Key, float] = {}
 
     def next(self, key: Key, retry_after: float | None = None) -> dt.timedelta:
         with self._lock:
             delay = self._next.get(key, self.first)
             self._next[key] = min(delay * 2, self.maximum)
-        return dt.timedelta(seconds=max(delay, retry_after or 0.0))
+            wait = max(delay, retry_after or 0.0)
+            self._due[key] = self._monotonic() + wait
+        return dt.timedelta(seconds=wait)
+
+    def early(self, key: Key) -> dt.timedelta | None:
+        """Time left before the look ``next`` set for ``key``; None when it is due."""
+        with self._lock:
+            due = self._due.get(key)
+        if due is None:
+            return None
+        left = due - self._monotonic()
+        return dt.timedelta(seconds=left) if left > 0.001 else None
 
     def reset(self, key: Key) -> None:
         with self._lock:
             self._next.pop(key, None)
+            self._due.pop(key, None)
 
     def forget(self, keys: Iterable[Key]) -> None:
         with self._lock:
             for key in keys:
                 self._next.pop(key, None)
+                self._due.pop(key, None)
 
 
 def account_gone(error: Exception) -> bool:

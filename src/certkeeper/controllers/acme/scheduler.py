@@ -3,8 +3,8 @@
 At most ``max_concurrent_challenges`` are processing at once, oldest first, and never two
 for the same (dnsName, type): a wildcard and its base name share the ``_acme-challenge``
 record, and presenting both at once would make one validation see the other's value.
-cert-manager runs this every second; here every Challenge change wakes it instead, so a
-freed slot is taken at once.
+cert-manager runs this every second; here a Challenge change that can alter the schedule
+wakes it instead, so a freed slot is taken at once.
 """
 
 from __future__ import annotations
@@ -14,12 +14,18 @@ from collections.abc import Iterable
 from ...api.acme import Challenge, ChallengeStatus, is_final_state
 from ...runtime.controller import Context, Controller, Mapper, Result
 from ...runtime.queue import Key
-from ...store.base import Conflict, NotFound, WatchEvent
+from ...store.base import Conflict, EventType, NotFound, WatchEvent
 
 SCHEDULER_KEY: Key = (None, "*")
 
 
-def _all(_: WatchEvent) -> Iterable[Key]:
+def _changes_schedule(event: WatchEvent) -> Iterable[Key]:
+    """A Challenge that is processing neither waits for a slot nor frees one: its updates
+    (presented, accepted, polled) cannot change what to start, so they do not wake the
+    scheduler; a new one, one that stopped processing, and a deleted one do."""
+    obj = event.obj
+    if event.type != EventType.DELETED and isinstance(obj, Challenge) and obj.status and obj.status.processing:
+        return []
     return [SCHEDULER_KEY]
 
 
@@ -59,7 +65,7 @@ class ChallengeScheduler(Controller):
         self.max_concurrent = max_concurrent
 
     def watches(self) -> list[tuple[str, Mapper]]:
-        return [("Challenge", _all)]
+        return [("Challenge", _changes_schedule)]
 
     def reconcile(self, key: Key) -> Result | None:
         raced = False

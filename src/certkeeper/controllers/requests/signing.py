@@ -9,15 +9,28 @@ from collections.abc import Hashable, Iterable
 from ...api import constants as c
 from ...api.certificate import CertificateRequest, CertificateRequestStatus
 from ...api.issuer import ClusterIssuer, Issuer
-from ...api.meta import format_time, get_condition, set_condition
+from ...api.meta import Resource, format_time, get_condition, set_condition
 from ...issuers.base import Failed, Issued, Pending, Signer, issuer_type
 from ...pki.chain import parse_certificates
 from ...pki.errors import PKIError
-from ...runtime.controller import Context, Controller, Mapper, Result, controller_owner
+from ...runtime.controller import Context, Controller, Mapper, Result
 from ...runtime.index import ReverseIndex
+from ...runtime.mappers import owner_on_change
 from ...runtime.queue import Key
 from ...store.base import EventType, WatchEvent
 from .approver import approval_state
+
+
+def _order_progress(obj: Resource) -> Hashable:
+    """What of an Order the ACME signer reports: its state, reason and certificate."""
+    st = getattr(obj, "status", None)
+    if st is None:
+        return None
+    return (st.state, st.reason, st.certificate is not None)
+
+
+def _order_done(fingerprint: Hashable) -> bool:
+    return isinstance(fingerprint, tuple) and fingerprint[0] in ("valid", "invalid", "expired", "errored")
 
 
 def find_issuer(ctx: Context, cr: CertificateRequest) -> tuple[Issuer | None, str]:
@@ -54,8 +67,8 @@ class SigningController(Controller):
             ("Issuer", self._requests_for_issuer),
             ("ClusterIssuer", self._requests_for_issuer),
             ("Secret", self._requests_for_secret),
-            # ACME: a request waits on the Order it owns
-            ("Order", controller_owner("CertificateRequest")),
+            # ACME: a request waits on the Order it owns, and tells its state
+            ("Order", owner_on_change("CertificateRequest", _order_progress, _order_done)),
         ]
 
     def _requests_for_issuer(self, event: WatchEvent) -> Iterable[Key]:
