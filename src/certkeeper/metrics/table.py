@@ -7,6 +7,7 @@ tuple of a few strings and numbers; the watch's objects are shared and never kep
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
@@ -57,14 +58,16 @@ def _ready(conditions: list[Condition] | None) -> str:
 
 
 def cert_row(crt: Certificate) -> CertRow:
+    """The row of a Certificate. The status and issuer strings repeat across thousands of
+    rows: interned, each row holds a reference to one copy instead of its own."""
     ref = crt.spec.issuer_ref
     st = crt.status
     return CertRow(
-        ready=_ready(st.conditions if st else None),
+        ready=sys.intern(_ready(st.conditions if st else None)),
         # cert-manager labels with the issuerRef fields as written, empty when left out
-        issuer_name=(ref.name or "") if ref else "",
-        issuer_kind=(ref.kind or "") if ref else "",
-        issuer_group=(ref.group or "") if ref else "",
+        issuer_name=sys.intern((ref.name or "") if ref else ""),
+        issuer_kind=sys.intern((ref.kind or "") if ref else ""),
+        issuer_group=sys.intern((ref.group or "") if ref else ""),
         not_after=_ts(st.not_after if st else None),
         not_before=_ts(st.not_before if st else None),
         renewal=_ts(st.renewal_time if st else None),
@@ -140,7 +143,7 @@ class MetricsTable:
         meta = getattr(obj, "metadata", None)
         if meta is None:
             return
-        key: Key = (meta.namespace or "", meta.name or "")
+        key: Key = (sys.intern(meta.namespace or ""), meta.name or "")
         # ClusterIssuer subclasses Issuer: test it first
         if isinstance(obj, ClusterIssuer):
             self._put(self.cluster_issuers, key, None if deleted else _ready(obj.status.conditions if obj.status else None),
