@@ -314,3 +314,38 @@ def test_daemon_issues_rsa_through_workers_and_leaves_none_behind(tmp_path: Path
         assert store.list(Secret, "default", {LABEL_NEXT_PRIVATE_KEY: "true"}) == []
     finally:
         store.close()
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("processes", [0, 1])
+def test_key_processes_flag(tmp_path: Path, processes: int) -> None:
+    """``--key-processes 1``: one worker makes every RSA key; ``0``: none, keys made inline."""
+    db = tmp_path / "store.db"
+    env = {**os.environ, "CERTKEEPER_STORE": str(db)}
+    manifests = tmp_path / "m.yaml"
+    manifests.write_text(CA_SETUP + "---\n" + rsa_leaves("k", [2048, 2048, 2048]))
+    subprocess.run([*CLI, "apply", "-f", str(manifests)], check=True, env=env, capture_output=True)
+    daemon = Daemon(env, ["--key-processes", str(processes)])
+    seen: set[int] = set()
+    try:
+        assert daemon.wait_for("serving in", timeout=90), daemon.log()
+        waiter = subprocess.Popen([*CLI, "wait", "certificate/k0", "certificate/k1", "certificate/k2",
+                                   "--for", "condition=Ready", "--timeout", "240s"], env=env)
+        while waiter.poll() is None:  # the workers, sampled while the keys are made
+            seen.update(worker_children(daemon.proc.pid))
+            time.sleep(0.01)
+        assert waiter.returncode == 0
+    finally:
+        assert daemon.stop() == 0, daemon.log()
+    store = SqliteStore(db)
+    try:
+        for i in range(3):
+            assert_rsa_issued(store, f"k{i}", 2048)
+    finally:
+        store.close()
+    if processes == 0:
+        assert seen == set()
+        assert "key worker" not in daemon.log()
+    else:
+        assert len(seen) == 1, seen
+        assert made_keys(daemon) == 3

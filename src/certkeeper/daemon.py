@@ -99,8 +99,8 @@ class DaemonOptions:
     workers: int = 1
     #: threads for controllers that wait on the network or a hook (ACME, issuers, files)
     io_workers: int = 16
-    #: processes that make RSA keys (OpenSSL holds the GIL while it does); None: one per
-    #: CPU this process may use; 0: make them in the controllers' thread
+    #: processes that make RSA keys (runtime/keypool.py); None: one per CPU this process
+    #: may use; 0: make them in the controllers' thread
     key_processes: int | None = None
     #: cert-manager's internal approver; off means every request waits for `certkeeper approve`
     approve_requests: bool = True

@@ -92,6 +92,9 @@ def _host_ports(ctx: click.Context, param: click.Parameter, value: str | None) -
               help="Threads for the controllers that only compute and use the store.")
 @click.option("--io-workers", type=click.IntRange(min=1), default=16, show_default=True,
               help="Threads for the controllers that wait on the network or a hook (ACME, issuers, files).")
+@click.option("--key-processes", type=click.IntRange(min=0), default=None,
+              help="Processes that make RSA private keys, started on the first one "
+                   "(default: one per CPU this process may use; 0: in the controllers' thread).")
 @click.option("--metrics-listen-address", default="127.0.0.1:9402", show_default=True, metavar="HOST:PORT",
               help="Serve Prometheus /metrics here (cert-manager's port; 0.0.0.0:9402 to be scraped from "
                    "elsewhere); '' or 0 turns it off.")

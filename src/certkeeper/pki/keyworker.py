@@ -1,8 +1,8 @@
 """A key worker process: ``python -m certkeeper.pki.keyworker``.
 
-OpenSSL's RSA generation holds Python's GIL for its whole run (tens of milliseconds for
-RSA-2048), so threads cannot spread it over cores; a few of these processes can. The
-protocol is one line per request on stdin, an RSA modulus size in bits, answered on
+RSA generation costs tens of milliseconds of CPU (RSA-2048); a few of these processes
+make the daemon's RSA keys on other cores than its controllers' (why processes rather
+than threads: ``runtime/keypool.py``). The protocol is one line per request on stdin, an RSA modulus size in bits, answered on
 stdout with the key's PKCS#8 PEM behind its length (``<n>\\n<n bytes>``). The worker exits
 when stdin closes, which is also what happens when the daemon dies, however it dies: a
 worker never outlives it by more than the key it is making.

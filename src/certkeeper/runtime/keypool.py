@@ -1,12 +1,20 @@
 """Private keys for the key manager: RSA made by worker processes, the rest inline.
 
-An RSA-2048 key costs tens of milliseconds of CPU in OpenSSL, which holds Python's GIL
-throughout (measured: two threads generate no faster than one, and use one core). Made
-in the controllers' thread it would stall every other reconcile for that long and leave
-the second core idle. So RSA generation goes to ``certkeeper.pki.keyworker`` processes, as
-many as this process may run on, and the key manager is woken when the key is there.
-ECDSA and Ed25519 keys cost about 0.02 ms, a tenth of a round trip to a worker (0.2 ms),
-and are made inline.
+An RSA-2048 key costs tens of milliseconds of CPU, more than everything else an issuance
+does. Made in the controllers' thread it would stall every other reconcile for that long
+and leave the second core idle. ``cryptography`` releases the GIL while OpenSSL generates
+(two threads of one process use two cores), so threads could spread the work too; but
+measured through the daemon, in the same run, worker processes came closer to bare
+generation over both cores (1.11x against 1.24x for threads, docs/benchmarks.md): the
+controllers' thread holds the GIL through a burst, and a generating thread needs it to
+start each key and to hand it back. A process also stops at once when the daemon does
+(a thread inside OpenSSL cannot be interrupted, for seconds with a large key), and does
+not depend on how a given ``cryptography`` release treats the GIL.
+
+So RSA generation goes to ``certkeeper.pki.keyworker`` processes, as many as this
+process may run on, and the key manager is woken when the key is there. ECDSA and
+Ed25519 keys cost about 0.02 ms, a tenth of a round trip to a worker (0.2 ms), and are
+made inline.
 
 The workers are started on the first RSA key, not before (a daemon issuing only ECDSA
 never starts one; the command line never loads this module). They are separate
@@ -217,3 +225,4 @@ class PooledKeys:
                 stream.close()
         with self._lock:
             self._procs.discard(proc)
+
