@@ -61,9 +61,11 @@ def worker_children(pid: int) -> list[int]:
     """The key worker processes whose parent is ``pid``."""
     out = []
     for task in os.listdir(f"/proc/{pid}/task"):
-        for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split():
-            if alive(int(child)):
-                out.append(int(child))
+        try:
+            children = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+        except (FileNotFoundError, ProcessLookupError):  # a thread that ended meanwhile
+            continue
+        out += [int(child) for child in children if alive(int(child))]
     return out
 
 
