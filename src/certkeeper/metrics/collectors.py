@@ -91,7 +91,11 @@ class ApiRequestCollector(Collector):
 
 
 class ResourceCollector(Collector):
-    """Certificate, Issuer, ClusterIssuer and Challenge series from the table."""
+    """Certificate, Issuer, ClusterIssuer and Challenge series from the table, through
+    prometheus_client's objects: what the endpoint rendered on every scrape before it kept
+    these families as bytes (``exposition.py``). Not served any more; kept, written
+    independently, as the reference the kept bytes are compared with
+    (``tests/test_metrics_exposition.py``) and as ``bench/metrics_scrape.py``'s baseline."""
 
     def __init__(self, table: MetricsTable) -> None:
         self._table = table

@@ -45,6 +45,8 @@ PRIME_WAIT = 10.0
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: Prometheus reuses its connection
+    #: an idle kept-alive connection is closed after this (its thread ends with it)
+    timeout = 300
     metrics: MetricsServer
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
@@ -113,6 +115,8 @@ class MetricsServer:
             self.table.prime(self._store)
         except StoreError as exc:
             log.error("metrics: %s; /metrics answers 503", self.table.failure or exc)
+        except Exception:
+            log.exception("metrics: %s; /metrics answers 503", self.table.failure)
 
     def wait_primed(self, timeout: float) -> tuple[bool, str]:
         if not self.table.primed.wait(timeout):
