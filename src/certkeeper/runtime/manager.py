@@ -45,6 +45,13 @@ BATCH_ITEMS = 64
 BATCH_SECONDS = 0.02
 
 
+def _version(event: WatchEvent) -> int:
+    try:
+        return int(event.obj.metadata.resource_version or "")
+    except ValueError:
+        return -1  # no comparable version: always delivered
+
+
 class ControllerQueue:
     """The view of the shared queue one controller has."""
 
@@ -95,6 +102,8 @@ class Manager:
         self.error_counts: dict[str, int] = dict.fromkeys(self.by_name, 0)
         self._inflight = 0
         self._inflight_lock = threading.Lock()
+        #: during a batch's commit: (controller, key) -> the resourceVersion it had seen
+        self._seen: dict[Item, int] = {}
 
     # -- wiring -----------------------------------------------------------------
     def _ticket_of(self, item: Hashable) -> Ticket | None:
@@ -110,6 +119,8 @@ class Manager:
         # work an event causes carries the ticket of the event's object, unless the key
         # has one of its own (the queue asks ``_ticket_of``)
         cause = None if low else self.lineage.observe(event)
+        seen = self._seen
+        version = _version(event) if seen else -1
         for name, mapper in routes:
             try:
                 keys = mapper(event)
@@ -118,6 +129,8 @@ class Manager:
                 continue
             queue = self.queue_of[name]
             for key in keys:
+                if seen and version >= 0 and seen.get((name, key), -1) >= version:
+                    continue  # reconciled in the batch that wrote this, after the write
                 if low:
                     queue.add_low((name, key))
                 else:
@@ -254,13 +267,21 @@ class Manager:
         so the work the writes cause comes in the next batch, and a crash loses only a
         suffix of the writes, never one from the middle (no key without its certificate).
         Bounded in items and time because other threads' store calls wait for the commit."""
-        assert isinstance(self.ctx.store, Transactional)
+        store = self.ctx.store
+        assert isinstance(store, Transactional)
         done: list[Item] = []
+        # what each reconcile of the batch had seen when it started: the batch's changes
+        # come to the watchers after the commit, and one it had seen does not queue it again
+        seen: dict[Item, int] = {}
         deadline = time.monotonic() + BATCH_SECONDS
         try:
-            with self.ctx.store.transaction():
+            with store.transaction():
+                self._seen = seen
                 item: Item | None = first
                 while item is not None:
+                    version = store.seen_version()
+                    if version is not None:
+                        seen[item] = version
                     self._process(item)
                     done.append(item)
                     if len(done) >= BATCH_ITEMS or time.monotonic() >= deadline:
@@ -271,6 +292,8 @@ class Manager:
             self.errors += 1
             for item in done:
                 q.add_after(item, self.limiters[item[0]].when(item))
+        finally:
+            self._seen = {}
         return len(done)
 
     def idle(self) -> bool:

@@ -392,6 +392,7 @@ class SqliteStore:
             return
         try:
             with self._transaction() as tx:
+                tx.last_rv = self._current_rv()  # for seen_version(); writes count on from it
                 self._batch, self._batch_owner = tx, threading.get_ident()
                 try:
                     yield
@@ -399,6 +400,13 @@ class SqliteStore:
                     self._batch, self._batch_owner = None, None
         except sqlite3.Error as e:
             raise sqlitefile.translate(self.path, e, self.timeout) from e
+
+    def seen_version(self) -> int | None:
+        """See ``Transactional.seen_version``."""
+        batch = self._batch
+        if batch is None or self._batch_owner != threading.get_ident():
+            return None
+        return batch.last_rv
 
     def _next_rv(self, tx: _Tx) -> int:
         """The global resourceVersion is the change log's highest entry (the log is only

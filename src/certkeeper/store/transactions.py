@@ -15,3 +15,10 @@ class Transactional(Protocol):
         """Writes made by this thread inside the block commit together at its end; an
         exception leaving the block undoes them all."""
         ...
+
+    def seen_version(self) -> int | None:
+        """Inside this thread's transaction: the resourceVersion of the newest change a read
+        made now sees (committed before the block or written in it); None outside one.
+        Watchers get a block's changes after its commit, and one that a reader had
+        already seen when it read tells it nothing new."""
+        ...
