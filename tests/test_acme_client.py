@@ -241,6 +241,41 @@ def test_issue_http01_timing(pebble: PebbleServer, client: AcmeClient, responder
     print(f"\nHTTP-01 per certificate (ms): {', '.join(f'{t:.1f}' for t in times)}")
 
 
+def _requests_logged(server: PebbleServer, since: int) -> list[str]:
+    """The requests Pebble logged after byte ``since`` of its log (one line each)."""
+    text = server.log.read_bytes()[since:].decode(errors="replace")
+    return [line.split(" ", 3)[3].split(" -> ")[0].rsplit("/", 1)[0] + "/"
+            for line in text.splitlines() if line.endswith("-> calling handler()")]
+
+
+def test_finalize_with_the_kept_finalize_url_asks_nothing_else(pebble_factory: PebbleFactory) -> None:
+    """The Order controller keeps the finalize URL from the order's creation: finalizing
+    by the order's URL with it is one request, without it the order is fetched first."""
+    server = pebble_factory(env={"PEBBLE_VA_ALWAYS_VALID": "1"})
+    with make_client(server) as client:
+        client.register("ops@example.test")
+        orders = []
+        for _ in range(2):
+            name = unique_name("finalize")
+            order = client.new_order([("dns", name)])
+            for url in order.authorizations:
+                authz = client.get_authorization(url)
+                challenge = authz.challenge("http-01")
+                assert challenge is not None
+                client.answer_challenge(challenge.url)
+                assert client.wait_authorization(url).status == "valid"
+            assert client.wait_order(order.url).status == "ready"
+            orders.append((order, make_csr([name])[0]))
+        (kept, csr), (fetched, csr2) = orders
+        since = server.log.stat().st_size
+        done = client.finalize(kept.url, csr, finalize_url=kept.finalize)
+        assert _requests_logged(server, since) == ["POST /finalize-order/"]
+        assert done.url == kept.url and done.status in ("processing", "valid")
+        since = server.log.stat().st_size
+        client.finalize(fetched.url, csr2)
+        assert _requests_logged(server, since) == ["POST /my-order/", "POST /finalize-order/"]
+
+
 def test_issue_dns01_end_to_end_via_rfc2136(pebble: PebbleServer, client: AcmeClient, bind: BindServer) -> None:
     names = [unique_name("dns"), "*." + unique_name("wild")]
     times = []
