@@ -32,6 +32,7 @@ import queue
 import subprocess
 import sys
 import threading
+from collections import deque
 from concurrent.futures import Future
 from typing import IO, Protocol
 
@@ -45,6 +46,8 @@ log = logging.getLogger("certkeeper.keypool")
 SERVICE = "private-keys"
 #: a worker process with nothing to do for this long is stopped (a renewal burst restarts it)
 IDLE_SECONDS = 120.0
+#: requests a worker holds at most: the key it makes and the next one
+PIPELINE = 2
 
 
 def available_cpus() -> int:
@@ -144,40 +147,74 @@ class PooledKeys:
             t.join(timeout=5)
 
     # -- a feeding thread per worker process ----------------------------------------------
+    def _next_job(self, block: bool, timeout: float | None) -> tuple[int, Future[PrivateKey]] | None:
+        """A queued request (None: stop), raising ``queue.Empty`` when there is none."""
+        while True:
+            job = self._jobs.get(timeout=timeout) if block else self._jobs.get_nowait()
+            if job is None:
+                return None
+            if self._closed:
+                job[1].cancel()
+            elif job[1].set_running_or_notify_cancel():
+                return job
+            # cancelled meanwhile: its Certificate went away or changed
+
     def _serve(self) -> None:
+        """Feed one worker. While the backlog has a request for every worker, the worker
+        holds a second one in its pipe: it starts the next key at once instead of idling
+        until this thread gets the GIL back to read the last answer."""
         proc: subprocess.Popen[bytes] | None = None
+        sent: deque[Future[PrivateKey]] = deque()
         try:
             while True:
-                try:
-                    job = self._jobs.get(timeout=IDLE_SECONDS if proc is not None else None)
-                except queue.Empty:
-                    self._retire(proc)
-                    proc = None
-                    continue
-                if job is None:
-                    return
-                bits, future = job
-                if self._closed:
-                    future.cancel()
-                    continue
-                if not future.set_running_or_notify_cancel():
-                    continue  # its Certificate went away or changed meanwhile
-                try:
-                    if proc is None or proc.poll() is not None:
-                        proc = self._start()
-                    key = adopt_generated_key(self._ask(proc, bits))
-                except (OSError, ValueError, PKIError, KeyWorkerError) as e:
-                    if proc is not None:
+                while len(sent) < PIPELINE:
+                    if sent and self._jobs.qsize() < self.processes:
+                        break  # a small burst is spread over the workers, not queued behind one
+                    try:
+                        job = self._next_job(block=not sent, timeout=IDLE_SECONDS if proc is not None else None)
+                    except queue.Empty:
+                        if not sent:
+                            self._retire(proc)
+                            proc = None
+                            continue
+                        break
+                    if job is None:
+                        return
+                    bits, future = job
+                    try:
+                        if proc is None or proc.poll() is not None:
+                            proc = self._start()
+                        self._send(proc, bits)
+                    except (OSError, KeyWorkerError) as e:
+                        self._fail([*sent, future], e)
+                        sent.clear()
                         self._retire(proc, kill=True)
                         proc = None
-                    future.set_exception(e if isinstance(e, KeyWorkerError) else KeyWorkerError(str(e)))
+                        continue
+                    sent.append(future)
+                assert proc is not None
+                future = sent.popleft()
+                try:
+                    key = adopt_generated_key(self._receive(proc))
+                except (OSError, ValueError, PKIError, KeyWorkerError) as e:
+                    # the worker is gone or confused: what it was asked for is lost with it
+                    self._fail([future, *sent], e)
+                    sent.clear()
+                    self._retire(proc, kill=True)
+                    proc = None
                 else:
                     with self._lock:
                         self.made += 1
                     future.set_result(key)
         finally:
+            self._fail(sent, KeyWorkerError("the key workers are stopped"))
             if proc is not None:
                 self._retire(proc, kill=True)
+
+    @staticmethod
+    def _fail(futures: list[Future[PrivateKey]] | deque[Future[PrivateKey]], error: Exception) -> None:
+        for f in futures:
+            f.set_exception(error if isinstance(error, KeyWorkerError) else KeyWorkerError(str(error)))
 
     def _start(self) -> subprocess.Popen[bytes]:
         with self._lock:
@@ -193,12 +230,16 @@ class PooledKeys:
         return proc
 
     @staticmethod
-    def _ask(proc: subprocess.Popen[bytes], bits: int) -> bytes:
+    def _send(proc: subprocess.Popen[bytes], bits: int) -> None:
         stdin: IO[bytes] | None = proc.stdin
-        stdout: IO[bytes] | None = proc.stdout
-        assert stdin is not None and stdout is not None
+        assert stdin is not None
         stdin.write(b"%d\n" % bits)
         stdin.flush()
+
+    @staticmethod
+    def _receive(proc: subprocess.Popen[bytes]) -> bytes:
+        stdout: IO[bytes] | None = proc.stdout
+        assert stdout is not None
         header = stdout.readline()
         if not header:
             raise KeyWorkerError(f"key worker {proc.pid} exited")
