@@ -817,16 +817,19 @@ class SqliteStore:
         from ..api.event import Event
 
         key = self._key(Event)
+        # the models are turned into dicts before the lock is taken: a controller waiting
+        # for the store should not wait for this thread's pydantic work
+        dicts = [ev.to_dict() for ev in events]
+        now = self._now()
         with self._write():
             rv = self._current_rv()
             rows = []
-            for ev in events:
-                d = ev.to_dict()
+            for d in dicts:
                 meta = d["metadata"]
                 ns = meta.get("namespace") or "default"
                 meta["namespace"] = ns
                 meta.setdefault("uid", str(uuid.uuid4()))
-                meta.setdefault("creationTimestamp", self._now())
+                meta.setdefault("creationTimestamp", now)
                 meta["resourceVersion"] = str(rv)
                 rows.append((key, ns, meta["name"], meta["uid"], rv, _dumps(d)))
             self._conn.executemany(
