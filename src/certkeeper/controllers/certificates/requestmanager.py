@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Hashable
+import threading
+from collections.abc import Hashable, Iterable
 
 from ...api import constants as c
 from ...api.certificate import Certificate, CertificateRequest, CertificateRequestSpec
@@ -15,9 +16,9 @@ from ...pki.csr import build_csr, decode_csr
 from ...pki.errors import PKIError
 from ...pki.keys import PrivateKey, decode_private_key, public_keys_equal
 from ...pki.match import request_matches_spec
-from ...runtime.controller import Result
+from ...runtime.controller import Context, Mapper, Result
 from ...runtime.queue import Key
-from ...store.base import AlreadyExists, EventType, NotFound, Store
+from ...store.base import AlreadyExists, EventType, NotFound, Store, WatchEvent
 from .base import CertificateController, issuance_progress
 from .gather import next_revision, owned_requests, revision_of
 from .util import is_issuing, issuing_since
@@ -60,6 +61,23 @@ def request_is_usable(cr: CertificateRequest, cert: Certificate, key: PrivateKey
     return public_keys_equal(csr.public_key(), key)
 
 
+def _request_inputs(cr: CertificateRequest) -> Hashable:
+    """What the request manager's decision reads of a request: its spec (by generation),
+    revision, controller, whether it failed and when, and whether it is going away."""
+    ready = get_condition(cr.status.conditions if cr.status else None, c.COND_READY)
+    ref = cr.controller_ref()
+    return (
+        cr.metadata.generation, cr.annotations().get(c.ANN_REVISION), ref.uid if ref else None,
+        ready is not None and ready.status == "False" and ready.reason == c.CR_FAILED,
+        cr.status.failure_time if cr.status else None, cr.metadata.deletion_timestamp,
+    )
+
+
+def _finished(cr: CertificateRequest) -> bool:
+    ready = get_condition(cr.status.conditions if cr.status else None, c.COND_READY)
+    return ready is not None and ready.reason in (c.CR_ISSUED, c.CR_FAILED, c.CR_DENIED)
+
+
 def failed_before_issuing(cr: CertificateRequest, cert: Certificate) -> bool:
     """A failure left over from an earlier attempt at the same revision."""
     ready = get_condition(cr.status.conditions if cr.status else None, c.COND_READY)
@@ -77,11 +95,46 @@ class RequestManagerController(CertificateController):
     # its own requests' creation tells it nothing; their failure or deletion does
     request_events = frozenset({EventType.MODIFIED, EventType.DELETED})
 
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        # requests still on their way -> a digest of what this controller reads of them
+        self._requests: dict[Key, int] = {}
+        self._requests_lock = threading.Lock()
+
     def wants(self, cert: Certificate) -> bool:
         return is_issuing(cert)
 
     def fingerprint(self, cert: Certificate) -> Hashable | None:
         return issuance_progress(cert)
+
+    def watches(self) -> list[tuple[str, Mapper]]:
+        return [
+            (kind, self._changed_requests(mapper) if kind == "CertificateRequest" else mapper)
+            for kind, mapper in super().watches()
+        ]
+
+    def _changed_requests(self, mapper: Mapper) -> Mapper:
+        """A request event matters when something this controller reads of the request
+        changed: its approval or its issuance (another controller's status writes) does
+        not. Remembered only while a request is on its way, so finished ones cost nothing."""
+
+        def on_request(event: WatchEvent) -> Iterable[Key]:
+            key = (event.namespace, event.name)
+            cr = event.obj
+            if event.type == EventType.DELETED or not isinstance(cr, CertificateRequest):
+                with self._requests_lock:
+                    self._requests.pop(key, None)
+                return mapper(event)
+            digest = hash(_request_inputs(cr))
+            with self._requests_lock:
+                known = self._requests.pop(key, None)
+                if not _finished(cr):
+                    self._requests[key] = digest
+            if known == digest:
+                return []
+            return mapper(event)
+
+        return on_request
 
     def reconcile(self, key: Key) -> Result | None:
         cert = self.get_certificate(key)
