@@ -258,6 +258,9 @@ def main() -> None:
           f"per key {base / args.count * 1000:.1f} ms wall, {statistics.median(key_cpus) * 1000:.1f} ms CPU (mean)")
     print(f"ratio daemon / raw keygen, median of the rounds' ratios: {ratio:.2f}x "
           f"(target <= 1.5x: {'met' if ratio <= 1.5 else 'not met'}); each round's: {' '.join(f'{x:.2f}' for x in ratios)}")
+    key_cpu = statistics.median(key_cpus)
+    print(f"CPU ratio (daemon + key workers) / bare  : {(own + kids) / args.count / key_cpu:.2f}x "
+          f"(the wall ratio's floor when the batch has both cores to itself)")
     print(f"load average at the end                  : {load()}")
     sys.stdout.flush()
 
