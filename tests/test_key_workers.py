@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from certkeeper.api.certificate import Certificate, CertificatePrivateKey
@@ -26,10 +26,12 @@ from certkeeper.api.constants import LABEL_NEXT_PRIVATE_KEY
 from certkeeper.api.core import TLS_CERT, TLS_KEY, Secret
 from certkeeper.api.meta import get_condition
 from certkeeper.pki.chain import parse_certificates
+from certkeeper.pki.errors import PKIError
 from certkeeper.pki.keys import (
     PrivateKey,
     decode_private_key,
     encode_pkcs8,
+    encode_private_key,
     generate_private_key,
     public_keys_equal,
 )
@@ -157,6 +159,23 @@ def test_close_with_busy_workers_is_prompt_and_cancels_the_queue() -> None:
     outcomes = [f.cancelled() or f.exception(timeout=10) is not None or f.result() is not None for f in futures]
     assert all(outcomes)
     assert any(f.cancelled() for f in futures), "keys still queued at close are cancelled"
+
+
+def test_keys_encoded_here_are_not_checked_again_and_others_are() -> None:
+    """OpenSSL's check of an RSA key on load costs about its generation: a key this process
+    made or checked is remembered by its PEM, any other PEM is still checked in full."""
+    key = generate_private_key(rsa_spec(2048))
+    assert decode_private_key(encode_pkcs8(key)) is key
+    assert decode_private_key(encode_private_key(key, "PKCS1")) is key
+    numbers = key.private_numbers()
+    broken = rsa.RSAPrivateNumbers(
+        p=numbers.p, q=numbers.q, d=numbers.d, dmp1=numbers.dmp1, dmq1=numbers.dmq1,
+        iqmp=(numbers.iqmp + 1) % numbers.p, public_numbers=numbers.public_numbers,
+    ).private_key(unsafe_skip_rsa_key_validation=True)
+    pem = broken.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                               serialization.NoEncryption())
+    with pytest.raises(PKIError):
+        decode_private_key(pem)
 
 
 # -- the key manager, stepped -------------------------------------------------------------
