@@ -40,12 +40,21 @@ NO_CRYPTO = ("cryptography", "certkeeper.pki.keys", "certkeeper.api.acme", "cert
 #: ``--help`` and ``version`` read no object at all
 NO_MODELS = ("pydantic", "sqlite3", "certkeeper.api.meta", "certkeeper.store.sqlite", "certkeeper.cli.get")
 
+#: ``get`` (tables and names) and ``wait`` on the host render the stored JSON: no model at all
+NO_PYDANTIC = ("pydantic", "pydantic_core", "certkeeper.api.meta", "certkeeper.api.certificate",
+               "certkeeper.api.core", "certkeeper.api.event")
+READ_RAW = NEVER + NO_CRYPTO + NO_PYDANTIC
+
 CASES = {
-    "get certificates": (["get", "certificates"], NEVER + NO_CRYPTO + ("certkeeper.api.event",)),
+    "get certificates": (["get", "certificates"], READ_RAW),
+    "get -o wide": (["get", "certificates", "-o", "wide", "-A", "-l", "app in (web)"], READ_RAW),
+    "get -o name": (["get", "certificate", "foo", "-o", "name"], READ_RAW),
+    "get several kinds": (["get", "certs,issuers,secrets,events,cr,orders,challenges,ciss"], READ_RAW),
     "get --help": (["get", "--help"], NEVER + NO_CRYPTO + ("sqlite3",)),
     "describe certificate": (["describe", "certificate", "foo"], NEVER + NO_CRYPTO),
     "status certificate": (["status", "certificate", "foo"], NEVER),
-    "wait": (["wait", "--for=condition=Ready", "certificate/foo"], NEVER + NO_CRYPTO + ("certkeeper.api.event",)),
+    "wait": (["wait", "--for=condition=Ready", "certificate/foo"], READ_RAW),
+    "wait --all": (["wait", "--for=condition=Ready", "certificates", "--all", "-A"], READ_RAW),
     "--help": (["--help"], NEVER + NO_CRYPTO + NO_MODELS),
     "version": (["version"], NEVER + NO_CRYPTO + NO_MODELS),
 }

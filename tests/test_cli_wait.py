@@ -36,7 +36,7 @@ def test_change_after_the_first_read_arrives_through_the_watch(tmp_path: Path) -
             writers.append(t)
             t.start()
             return False
-        return ready(obj)
+        return ready(None if obj is None else obj.to_dict())
 
     with ck.store() as store:
         assert wait_for(store, Certificate, "default", "foo", predicate, timeout=30) is True
@@ -45,12 +45,12 @@ def test_change_after_the_first_read_arrives_through_the_watch(tmp_path: Path) -
 
 def test_predicates() -> None:
     cert = Certificate.new("foo", "default")
-    assert not condition_predicate("condition=Ready")(cert)
+    assert not condition_predicate("condition=Ready")(cert.to_dict())
     cert.status = CertificateStatus(conditions=[Condition(type="Ready", status="False")])
-    assert not condition_predicate("condition=Ready")(cert)
-    assert condition_predicate("condition=ready=false")(cert)  # case-insensitive, like kubectl
+    assert not condition_predicate("condition=Ready")(cert.to_dict())
+    assert condition_predicate("condition=ready=false")(cert.to_dict())  # case-insensitive, like kubectl
     assert condition_predicate("delete")(None)
-    assert not condition_predicate("delete")(cert)
+    assert not condition_predicate("delete")(cert.to_dict())
 
 
 def test_wait_command_while_another_writer_sets_the_condition(tmp_path: Path) -> None:

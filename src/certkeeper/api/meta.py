@@ -27,6 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
+from .times import format_time as format_time  # re-exported: every caller imports them from here
+from .times import parse_time as parse_time
+
 
 def enum(*values: str) -> WithJsonSchema:
     """A string the CRD schema restricts to ``values`` (kubebuilder's ``Enum`` marker)."""
@@ -148,15 +151,6 @@ class ObjectMeta(Model):
     owner_references: list[OwnerReference] | None = None
     finalizers: list[str] | None = None
     managed_fields: list[dict[str, Any]] | None = None
-
-
-def format_time(t: _dt.datetime) -> str:
-    """RFC 3339 with whole seconds and a ``Z``, as metav1.Time serialises."""
-    return t.astimezone(_dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(s: str) -> _dt.datetime:
-    return _dt.datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(_dt.UTC)
 
 
 class Condition(Model):

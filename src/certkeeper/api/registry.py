@@ -25,15 +25,35 @@ class KindName:
     short_names: tuple[str, ...]
     api_version: str
     module: str
+    namespaced: bool = True
 
     @property
     def group(self) -> str:
         return self.api_version.rpartition("/")[0]
 
+    @property
+    def qualified(self) -> str:
+        """``certificate.cert-manager.io``: how kubectl names the kind in results
+        (as ``cli.state.qualified`` names a class)."""
+        return f"{self.kind.lower()}.{self.group}" if self.group else self.kind.lower()
+
+    @property
+    def resource(self) -> str:
+        """``certificates.cert-manager.io``: how the API server names it in its messages
+        (as ``store.sqlite.resource_name``)."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def key(self) -> str:
+        """The stored kind, as ``store.sqlite.kind_key`` makes it from the class."""
+        return f"{self.kind}.{self.group}" if self.group else self.kind
+
     def names(self) -> set[str]:
         return {self.kind.lower(), self.plural, *self.short_names}
 
     def load(self) -> type[Resource]:
+        if not self.module:  # a kind given to ``register``
+            return next(c for c in _registered if (self.kind, self.api_version) == (c.KIND, c.API_VERSION))
         cls: type[Resource] = getattr(importlib.import_module(self.module, __package__), self.kind)
         return cls
 
@@ -44,9 +64,9 @@ NAMES: tuple[KindName, ...] = (
     KindName("Certificate", "certificates", ("cert", "certs"), _CM, ".certificate"),
     KindName("CertificateRequest", "certificaterequests", ("cr", "crs"), _CM, ".certificate"),
     KindName("Issuer", "issuers", ("iss",), _CM, ".issuer"),
-    KindName("ClusterIssuer", "clusterissuers", ("ciss",), _CM, ".issuer"),
+    KindName("ClusterIssuer", "clusterissuers", ("ciss",), _CM, ".issuer", namespaced=False),
     KindName("Secret", "secrets", (), "v1", ".core"),
-    KindName("Namespace", "namespaces", ("ns",), "v1", ".core"),
+    KindName("Namespace", "namespaces", ("ns",), "v1", ".core", namespaced=False),
     KindName("Order", "orders", (), "acme.cert-manager.io/v1", ".acme"),
     KindName("Challenge", "challenges", (), "acme.cert-manager.io/v1", ".acme"),
     KindName("Event", "events", ("ev",), "v1", ".event"),
@@ -103,16 +123,21 @@ def by_api_version_kind(api_version: str, kind: str) -> type[Resource] | None:
     return next((cls for cls in _registered if kind == cls.KIND and api_version == cls.API_VERSION), None)
 
 
-def lookup(name: str) -> type[Resource] | None:
+def find(name: str) -> KindName | None:
     """Resolve what a user typed: ``cert``, ``certificates``, ``Certificate``,
-    ``certificates.cert-manager.io`` ..."""
-    n = name.lower()
-    base, _, group = n.partition(".")
-    for k in NAMES:
+    ``certificates.cert-manager.io`` ... without importing the kind's models."""
+    base, _, group = name.lower().partition(".")
+    for k in (*NAMES, *(_name_of(cls) for cls in _registered)):
         if base in k.names() and (not group or group == k.group):
-            return k.load()
-    for cls in _registered:
-        names = {cls.KIND.lower(), cls.PLURAL, *cls.SHORT_NAMES}
-        if base in names and (not group or group == cls.API_VERSION.rpartition("/")[0]):
-            return cls
+            return k
     return None
+
+
+def lookup(name: str) -> type[Resource] | None:
+    """The class of what a user typed (see ``find``)."""
+    k = find(name)
+    return None if k is None else k.load()
+
+
+def _name_of(cls: type[Resource]) -> KindName:
+    return KindName(cls.KIND, cls.PLURAL, cls.SHORT_NAMES, cls.API_VERSION, "", cls.NAMESPACED)

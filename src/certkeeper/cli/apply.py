@@ -159,9 +159,10 @@ def delete_cmd(refs: tuple[str, ...], files: tuple[str, ...]) -> None:
     else:
         if not refs:
             fail("error: You must provide one or more resources by argument or filename.")
-        cls, names = split_refs(refs[0], refs[1:])
+        k, names = split_refs(refs[0], refs[1:])
         if not names:
             fail("error: resource(s) were provided, but no name was specified")
+        cls = k.load()
         targets = [(cls, namespace_for(cls, st.ns), n) for n in names]
     store = st.store()
     failed = False

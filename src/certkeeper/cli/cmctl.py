@@ -16,8 +16,8 @@ from ..api import constants as c
 from ..api.certificate import Certificate, CertificateRequest, CertificateRequestStatus, CertificateStatus
 from ..api.meta import Resource, get_condition, set_condition
 from ..store import Conflict, NotFound, Store, StoreError
-from .get import list_objects
-from .state import fail, global_options, server_error, state
+from .reads import list_dicts, name_of, namespace_of
+from .state import fail, global_options, resolve_name, server_error, state
 
 R = TypeVar("R", bound=Resource)
 
@@ -74,7 +74,8 @@ def renew_cmd(names: tuple[str, ...], all_: bool, all_namespaces: bool, selector
         targets = [(st.ns, n) for n in names]
     else:
         ns = None if all_namespaces else st.ns
-        targets = [(o.namespace, o.name) for o in list_objects(store, Certificate, ns, selector)]
+        found = list_dicts(store, resolve_name("certificates"), ns, selector)
+        targets = [(namespace_of(d), name_of(d)) for d in found]
     failed = False
     for ns_, name in targets:
         try:

@@ -3,64 +3,47 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..api.registry import KindName
 from ..store import NotFound, Store
 from .printers import render
-from .selector import SelectorError, compile_selector
-from .state import CliState, fail, global_options, namespace_for, resolve_kind, server_error, state
+from .reads import exact, get_dict, list_dicts, namespace_in, parse_selector
+from .state import CliState, fail, global_options, resolve_name, server_error, state
 
 if TYPE_CHECKING:
     from ..api.meta import Resource
 
 OUTPUTS = ("wide", "yaml", "json", "name")
 
-def _resource(cls: type[Resource]) -> str:
-    """A GroupVersionResource as Go prints it: ``cert-manager.io/v1, Resource=certificates``."""
-    group_version = cls.API_VERSION if "/" in cls.API_VERSION else f"/{cls.API_VERSION}"
-    return f"{group_version}, Resource={cls.PLURAL}"
 
-
-def parse_selector(
-    text: str | None, cls: type[Resource]
-) -> tuple[dict[str, str], Callable[[dict[str, str]], bool]]:
-    """The equalities the store can filter on and a predicate for the whole selector;
-    a selector that does not parse ends the command as the API server's BadRequest does."""
-    try:
-        return compile_selector(text)
-    except SelectorError as e:
-        fail(f'Error from server (BadRequest): Unable to find "{_resource(cls)}" that match label selector '
-             f'"{text}", field selector "": {e}')
-
-
-def list_objects(
-    store: Store, cls: type[Resource], namespace: str | None, selector: str | None
-) -> list[Resource]:
-    equal, matches = parse_selector(selector, cls)
-    objs = store.list(cls, namespace=namespace, labels=equal or None)
+def list_objects(store: Store, k: KindName, namespace: str | None, selector: str | None) -> list[Resource]:
+    """The models of the objects of ``k`` whose labels match (the verbs that need the
+    models: describe, renew); ``get`` and ``wait`` read ``reads.list_dicts``."""
+    equal, matches = parse_selector(selector, k)
+    objs = store.list(k.load(), namespace=namespace, labels=equal or None)
     return sorted((o for o in objs if matches(o.labels())), key=lambda o: (o.namespace or "", o.name))
 
 
-def split_refs(kind: str, names: tuple[str, ...]) -> tuple[type[Resource], list[str]]:
+def split_refs(kind: str, names: tuple[str, ...]) -> tuple[KindName, list[str]]:
     """``get cert foo bar`` and ``get cert/foo cert/bar``: one kind and its names."""
     if "/" not in kind:
-        return resolve_kind(kind), list(names)
+        return resolve_name(kind), list(names)
     refs = [kind, *names]
     kinds = {r.partition("/")[0] for r in refs}
     if len(kinds) != 1 or any("/" not in r for r in refs):
         fail("error: there is no need to specify a resource type as a separate argument when passing arguments in resource/name form")
-    return resolve_kind(kinds.pop()), [r.partition("/")[2] for r in refs]
+    return resolve_name(kinds.pop()), [r.partition("/")[2] for r in refs]
 
 
 def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
 
-def _no_resources(cls: type[Resource], st: CliState, all_namespaces: bool) -> str:
-    if all_namespaces or not cls.NAMESPACED:
+def _no_resources(k: KindName, st: CliState, all_namespaces: bool) -> str:
+    if all_namespaces or not k.namespaced:
         return "No resources found"
     return f"No resources found in {st.ns} namespace."
 
@@ -81,35 +64,35 @@ def get_cmd(kind: str, names: tuple[str, ...], output: str | None, all_namespace
     if "," in kind and "/" not in kind and not names:
         _get_kinds(st, kind.split(","), output, all_namespaces, selector)
         return
-    cls, wanted = split_refs(kind, names)
+    k, wanted = split_refs(kind, names)
     if wanted and all_namespaces:
         fail("error: a resource cannot be retrieved by name across all namespaces")
     if wanted and selector:
         fail("error: name cannot be provided when a selector is specified")
     store = st.store()
     if wanted:
-        objs: list[Resource] = []
+        objs: list[dict[str, Any]] = []
         missing: list[str] = []
         for name in wanted:
             try:
-                objs.append(store.get(cls, namespace_for(cls, st.ns), name))
+                objs.append(get_dict(store, k, namespace_in(k, st.ns), name, models=exact(output)))
             except NotFound as e:
                 missing.append(server_error(e))
         if objs:
-            text = render(objs, output, _now(), single=len(wanted) == 1)
+            text = render(objs, k, output, _now(), single=len(wanted) == 1)
             click.echo(text, nl=False)
         for m in missing:
             click.echo(m, err=True)
         if missing:
             raise click.exceptions.Exit(1)
         return
-    namespace = None if all_namespaces else namespace_for(cls, st.ns)
-    objs = list_objects(store, cls, namespace, selector)
+    namespace = None if all_namespaces else namespace_in(k, st.ns)
+    objs = list_dicts(store, k, namespace, selector, models=exact(output))
     if not objs and output not in ("json", "yaml"):
-        click.echo(_no_resources(cls, st, all_namespaces), err=True)
+        click.echo(_no_resources(k, st, all_namespaces), err=True)
         return
-    with_ns = all_namespaces and cls.NAMESPACED
-    click.echo(render(objs, output, _now(), single=False, with_namespace=with_ns), nl=False)
+    with_ns = all_namespaces and k.namespaced
+    click.echo(render(objs, k, output, _now(), single=False, with_namespace=with_ns), nl=False)
 
 
 @click.command("describe")
@@ -124,20 +107,20 @@ def describe_cmd(kind: str, names: tuple[str, ...], all_namespaces: bool, select
     from .events import events_for
 
     st = state()
-    cls, wanted = split_refs(kind, names)
+    k, wanted = split_refs(kind, names)
     store = st.store()
     if not wanted:
-        namespace = None if all_namespaces else namespace_for(cls, st.ns)
-        objs = list_objects(store, cls, namespace, selector)
+        namespace = None if all_namespaces else namespace_in(k, st.ns)
+        objs = list_objects(store, k, namespace, selector)
         if not objs:
-            click.echo(_no_resources(cls, st, all_namespaces), err=True)
+            click.echo(_no_resources(k, st, all_namespaces), err=True)
         click.echo("\n\n".join(describe(o, events_for(store, o), _now()) for o in objs), nl=False)
         return
     failed = False
     texts: list[str] = []
     for name in wanted:
         try:
-            obj = store.get(cls, namespace_for(cls, st.ns), name)
+            obj = store.get(k.load(), namespace_in(k, st.ns), name)
             texts.append(describe(obj, events_for(store, obj), _now()))
         except NotFound as e:
             click.echo(server_error(e), err=True)
@@ -150,22 +133,23 @@ def describe_cmd(kind: str, names: tuple[str, ...], all_namespaces: bool, select
 def _get_kinds(st: CliState, kinds: list[str], output: str | None, all_namespaces: bool, selector: str | None) -> None:
     """kubectl's ``get a,b``: one table per kind, or one List holding every object."""
     store = st.store()
-    groups: list[tuple[type[Resource], list[Resource]]] = []
-    for k in kinds:
-        cls = resolve_kind(k)
-        namespace = None if all_namespaces else namespace_for(cls, st.ns)
-        groups.append((cls, list_objects(store, cls, namespace, selector)))
+    groups: list[tuple[KindName, list[dict[str, Any]]]] = []
+    for name in kinds:
+        k = resolve_name(name)
+        namespace = None if all_namespaces else namespace_in(k, st.ns)
+        groups.append((k, list_dicts(store, k, namespace, selector, models=exact(output))))
     if output in ("json", "yaml"):
-        click.echo(render([o for _, objs in groups for o in objs], output, _now(), single=False), nl=False)
+        items = [o for _, objs in groups for o in objs]
+        click.echo(render(items, groups[0][0], output, _now(), single=False), nl=False)
         return
-    shown = [(cls, objs) for cls, objs in groups if objs]
+    shown = [(k, objs) for k, objs in groups if objs]
     if not shown:
         click.echo(_no_resources(groups[0][0], st, all_namespaces), err=True)
         return
-    for i, (cls, objs) in enumerate(shown):
+    for i, (k, objs) in enumerate(shown):
         if i:
             click.echo("")
-        with_ns = all_namespaces and cls.NAMESPACED
+        with_ns = all_namespaces and k.namespaced
         click.echo(
-            render(objs, output, _now(), single=False, with_namespace=with_ns, with_kind=len(kinds) > 1), nl=False
+            render(objs, k, output, _now(), single=False, with_namespace=with_ns, with_kind=len(kinds) > 1), nl=False
         )

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..api.meta import Resource, parse_time
+from ..api.registry import KindName
+from ..api.times import parse_time
 from .logs import escape_control
-from .state import object_ref
 
 Getter = Callable[[dict[str, Any], _dt.datetime], str]
 
@@ -199,32 +199,35 @@ def format_table(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _name(d: dict[str, Any]) -> str:
+    return _text(_path(d, "metadata", "name"))
+
+
 def table(
-    objs: Sequence[Resource], now: _dt.datetime, wide: bool = False, with_namespace: bool = False,
-    with_kind: bool = False,
+    objs: Sequence[dict[str, Any]], kind: KindName, now: _dt.datetime, wide: bool = False,
+    with_namespace: bool = False, with_kind: bool = False,
 ) -> str:
-    """``with_kind``: names as ``certificate.cert-manager.io/web``, as kubectl prints them
-    when several kinds were asked for."""
-    kind = type(objs[0]).KIND if objs else ""
-    named = kind != "Event"
-    columns = [c for c in (COLUMNS.get(kind, [AGE]) if named else EVENT_COLUMNS) if wide or not c.wide_only]
+    """``objs`` as JSON (the stored rows, or the models' ``to_dict()``). ``with_kind``: names
+    as ``certificate.cert-manager.io/web``, as kubectl prints them when several kinds were
+    asked for."""
+    named = kind.kind != "Event"
+    columns = [c for c in (COLUMNS.get(kind.kind, [AGE]) if named else EVENT_COLUMNS) if wide or not c.wide_only]
     header = (["NAMESPACE"] if with_namespace else []) + (["NAME"] if named else []) + [c.name for c in columns]
     rows = [header]
-    for obj in objs:
-        d = obj.to_dict()
-        row = [obj.namespace or ""] if with_namespace else []
+    for d in objs:
+        row = [_text(_path(d, "metadata", "namespace"))] if with_namespace else []
         if named:
-            row.append(object_ref(obj) if with_kind else obj.name)
+            row.append(f"{kind.qualified}/{_name(d)}" if with_kind else _name(d))
         row.extend(c.get(d, now) for c in columns)
         rows.append(row)
     return format_table(rows)
 
 
-def as_list(objs: Sequence[Resource]) -> dict[str, Any]:
+def as_list(objs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """kubectl's shape for several objects."""
     return {
         "apiVersion": "v1",
-        "items": [o.to_dict() for o in objs],
+        "items": list(objs),
         "kind": "List",
         "metadata": {"resourceVersion": ""},
     }
@@ -242,17 +245,19 @@ def dump_yaml(data: Any) -> str:
 
 
 def render(
-    objs: Sequence[Resource],
+    objs: Sequence[dict[str, Any]],
+    kind: KindName,
     output: str | None,
     now: _dt.datetime,
     single: bool,
     with_namespace: bool = False,
     with_kind: bool = False,
 ) -> str:
-    """``single``: the user named exactly one object, so json/yaml print it bare."""
+    """``single``: the user named exactly one object, so json/yaml print it bare. A
+    list for json/yaml may hold several kinds (``get a,b``): ``kind`` is then unused."""
     if output in ("json", "yaml"):
-        data: Any = objs[0].to_dict() if single and len(objs) == 1 else as_list(objs)
+        data: Any = objs[0] if single and len(objs) == 1 else as_list(objs)
         return dump_json(data) if output == "json" else dump_yaml(data)
     if output == "name":
-        return "".join(object_ref(o) + "\n" for o in objs)
-    return table(objs, now, wide=output == "wide", with_namespace=with_namespace, with_kind=with_kind)
+        return "".join(f"{kind.qualified}/{_name(d)}\n" for d in objs)
+    return table(objs, kind, now, wide=output == "wide", with_namespace=with_namespace, with_kind=with_kind)

@@ -187,11 +187,16 @@ def server_error(e: StoreError) -> str:
     return f"Error from server ({reason}): {e}"
 
 
-def resolve_kind(name: str) -> type[Resource]:
-    cls = registry.lookup(name)
-    if cls is None:
+def resolve_name(name: str) -> registry.KindName:
+    """The kind a user typed, without importing its models."""
+    k = registry.find(name)
+    if k is None:
         fail(f'error: the server doesn\'t have a resource type "{name}"')
-    return cls
+    return k
+
+
+def resolve_kind(name: str) -> type[Resource]:
+    return resolve_name(name).load()
 
 
 def namespace_for(cls: type[Resource], namespace: str) -> str | None:

@@ -9,17 +9,22 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..api.meta import Resource
 from ..pki.durations import parse_duration
 from ..store import NotFound, Store, WatchEvent
 from ..store.base import EventType
-from .get import list_objects, split_refs
-from .state import fail, global_options, namespace_for, plural_ref, qualified, server_error, state
+from .get import split_refs
+from .reads import condition_holds, list_dicts, name_of, namespace_in, namespace_of, try_get_dict
 
-Predicate = Callable[[Resource | None], bool]
+if TYPE_CHECKING:
+    from ..api.meta import Resource
+from .state import fail, global_options, server_error, state
+
+#: whether an object (its JSON; None when it is absent) is what is waited for
+Predicate = Callable[[dict[str, Any] | None], bool]
 
 _A_WEEK = 7 * 24 * 3600.0
 
@@ -32,21 +37,12 @@ def condition_predicate(spec: str) -> Predicate:
     if not spec.startswith("condition="):
         fail(f"error: unrecognized condition: {spec!r}")
     ctype, _, want = spec[len("condition="):].partition("=")
-    want = want or "True"
-
-    def holds(obj: Resource | None) -> bool:
-        status = getattr(obj, "status", None) if obj is not None else None
-        for c in getattr(status, "conditions", None) or []:
-            if c.type.lower() == ctype.lower() and c.status.lower() == want.lower():
-                return True
-        return False
-
-    return holds
+    return lambda obj: condition_holds(obj, ctype, want or "True")
 
 
 def wait_for(
-    store: Store, cls: type[Resource], namespace: str | None, name: str, predicate: Predicate,
-    timeout: float | None,
+    store: Store, cls: type[Resource], namespace: str | None, name: str,
+    predicate: Callable[[Resource | None], bool], timeout: float | None,
 ) -> bool:
     """True once ``predicate`` holds for the object (None when it is absent); ``timeout``
     None waits for ever, 0 only looks once."""
@@ -82,19 +78,19 @@ def wait_cmd(
 ) -> None:
     """Wait for a condition on one or more objects (KIND/NAME, KIND NAME..., or KIND --all)."""
     st = state()
-    cls, names = split_refs(refs[0], refs[1:])
+    k, names = split_refs(refs[0], refs[1:])
     store = st.store()
-    ns = namespace_for(cls, st.ns)
+    ns = namespace_in(k, st.ns)
     if names and (all_ or selector):
         fail("error: name cannot be provided when a selector or --all is specified")
     if names:
         targets = [(ns, name) for name in names]
     elif all_ or selector:
         # kubectl resolves the set once, at the start, and waits for each of those objects
-        found = list_objects(store, cls, None if all_namespaces else ns, selector)
+        found = list_dicts(store, k, None if all_namespaces else ns, selector)
         if not found:
             fail("error: no matching resources found")
-        targets = [(o.namespace, o.name) for o in found]
+        targets = [(namespace_of(d), name_of(d)) for d in found]
     else:
         fail("error: resource name may not be empty")
     predicate = condition_predicate(for_)
@@ -106,9 +102,13 @@ def wait_cmd(
         limit = _A_WEEK
     deadline = time.monotonic() + limit
     for namespace, name in targets:
-        if for_ != "delete" and store.try_get(cls, namespace, name) is None:
-            fail(server_error(NotFound(f'{plural_ref(cls)} "{name}" not found')))
-        remaining = max(0.0, deadline - time.monotonic())
-        if not wait_for(store, cls, namespace, name, predicate, remaining):
-            fail(f"error: timed out waiting for the condition on {cls.PLURAL}/{name}")
-        click.echo(f"{qualified(cls)}/{name} {'deleted' if for_ == 'delete' else 'condition met'}")
+        current = try_get_dict(store, k, namespace, name)
+        if for_ != "delete" and current is None:
+            fail(server_error(NotFound(f'{k.resource} "{name}" not found')))
+        # what already holds is answered from one read; only a wait watches (and builds models)
+        if not predicate(current):
+            remaining = max(0.0, deadline - time.monotonic())
+            on_model = lambda obj: predicate(None if obj is None else obj.to_dict())  # noqa: E731
+            if not wait_for(store, k.load(), namespace, name, on_model, remaining):
+                fail(f"error: timed out waiting for the condition on {k.plural}/{name}")
+        click.echo(f"{k.qualified}/{name} {'deleted' if for_ == 'delete' else 'condition met'}")

@@ -33,11 +33,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from pydantic import BaseModel
-
 from ..api import registry
-from ..api.bytefield import LEGACY_PEM_CONTEXT
-from ..api.meta import Resource, format_time
+from ..api.times import format_time
 from ..runtime.clock import Clock, RealClock
 from . import sqlitefile
 from .base import (
@@ -54,8 +51,10 @@ from .base import (
 from .errors import StoreBroken, StoreMissing
 from .names import dns1123_label_error, dns1123_subdomain_error
 
-if TYPE_CHECKING:  # imported where used: a reading command decodes neither
+if TYPE_CHECKING:  # imported where used: a reading command decodes neither, and the
+    # command-line reads that render the stored JSON (list_raw, get_raw) import no model
     from ..api.event import Event
+    from ..api.meta import Resource
 
 log = logging.getLogger(__name__)
 
@@ -159,11 +158,18 @@ def _written(obj: R, meta: Mapping[str, Any]) -> R:
 def _decode(cls: type[R], data: str | bytes) -> R:
     """A stored row as its model. Rows written before ``[]byte`` fields were base64 hold
     raw PEM there; the legacy context reads those too, and the next write stores base64."""
+    from ..api.bytefield import LEGACY_PEM_CONTEXT
+
     return cls.model_validate_json(data, context=LEGACY_PEM_CONTEXT)
 
 
 def _dumps(d: Mapping[str, Any]) -> str:
     return json.dumps(d, separators=(",", ":"), ensure_ascii=False)
+
+
+def _labels_match(d: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
+    labels = d.get("metadata", {}).get("labels") or {}
+    return all(labels.get(k) == v for k, v in wanted.items())
 
 
 def _owner_uids(d: Mapping[str, Any]) -> set[str]:
@@ -500,6 +506,31 @@ class SqliteStore:
         labels: Mapping[str, str] | None = None,
         owner_uid: str | None = None,
     ) -> list[R]:
+        rows = self._select(self._key(cls), namespace if cls.NAMESPACED else None, labels, owner_uid)
+        return [_decode(cls, r) for r in rows]
+
+    @_translated
+    def list_raw(
+        self, key: str, namespace: str | None = None, labels: Mapping[str, str] | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """``list`` of the kind stored as ``key`` (``kind_key``), as the stored JSON: what
+        kubectl prints is what the API server stores, and the command line renders it
+        without building the models (``cli/reads.py``)."""
+        return [json.loads(r) for r in self._select(key, namespace, labels, None)]
+
+    @_translated
+    def get_raw(self, key: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """``try_get`` as the stored JSON; ``namespace`` None for a cluster-scoped kind."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT data FROM objects WHERE kind = ? AND namespace = ? AND name = ?", (key, namespace or "", name)
+            ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def _select(
+        self, key: str, namespace: str | None, labels: Mapping[str, str] | None, owner_uid: str | None
+    ) -> builtins.list[str]:
+        """The stored JSON of the matching rows, by namespace and name."""
         args: list[Any] = []
         if owner_uid is not None:
             # start from the owner index: a Certificate's requests without scanning them all
@@ -511,8 +542,8 @@ class SqliteStore:
             args.append(owner_uid)
         else:
             sql = "SELECT data FROM objects WHERE kind = ?"
-        args.append(self._key(cls))
-        if cls.NAMESPACED and namespace is not None:
+        args.append(key)
+        if namespace is not None:
             sql += " AND namespace = ?"
             args.append(namespace)
         python_filter: dict[str, str] = {}
@@ -524,11 +555,10 @@ class SqliteStore:
             args += [f'$.metadata.labels."{k}"', v]
         sql += " ORDER BY namespace, name"
         with self._lock:
-            rows = self._conn.execute(sql, args).fetchall()
-        out = [_decode(cls, r[0]) for r in rows]
+            rows = [r[0] for r in self._conn.execute(sql, args).fetchall()]
         if python_filter:
-            out = [o for o in out if all(o.labels().get(k) == v for k, v in python_filter.items())]
-        return out
+            rows = [r for r in rows if _labels_match(json.loads(r), python_filter)]
+        return rows
 
     def scan(self, cls: type[R], page: int = 256) -> Iterator[R]:
         """Every object of a kind, a page at a time (keyset pagination, the lock taken per
@@ -715,7 +745,7 @@ class SqliteStore:
         # only the status is written: serialise only it (a request's spec carries a CSR)
         new_status = (
             status.model_dump(by_alias=True, exclude_none=True, mode="json")
-            if isinstance(status, BaseModel)
+            if status is not None and hasattr(status, "model_dump")
             else status
         )
         meta = {"uid": obj.metadata.uid, "resourceVersion": obj.metadata.resource_version}

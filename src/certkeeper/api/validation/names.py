@@ -8,9 +8,12 @@ The messages are Kubernetes' own, so they can be searched for.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from ..meta import ObjectMeta
 from .errors import FieldError, child, invalid, required, too_long
+
+if TYPE_CHECKING:  # label syntax is also checked by ``get -l``, which builds no model
+    from ..meta import ObjectMeta
 
 DNS1123_LABEL_MAX = 63
 DNS1123_SUBDOMAIN_MAX = 253

@@ -1,0 +1,106 @@
+"""What the reading verbs read: objects as the JSON dictionaries kubectl prints.
+
+On the host store the rows are the stored JSON, decoded as it is (``list_raw``,
+``get_raw``): no model is built and pydantic is not imported, which was most of a ``get``'s
+start-up. A store without those reads (a cluster, where each call is a network round trip
+that costs more than the models) is read through the models and dumped with ``to_dict``,
+the same JSON; the printers and the conditions see dictionaries either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from ..api.registry import KindName
+from ..store import NotFound, Store
+from .selector import SelectorError, compile_selector
+from .state import fail
+
+Obj = dict[str, Any]
+
+
+@runtime_checkable
+class RawReads(Protocol):
+    """A store that hands out its stored JSON (``SqliteStore``)."""
+
+    def list_raw(self, key: str, namespace: str | None = None, labels: Mapping[str, str] | None = None) -> list[Obj]: ...
+
+    def get_raw(self, key: str, namespace: str | None, name: str) -> Obj | None: ...
+
+
+def name_of(d: Obj) -> str:
+    return str((d.get("metadata") or {}).get("name") or "")
+
+
+def namespace_of(d: Obj) -> str | None:
+    ns = (d.get("metadata") or {}).get("namespace")
+    return None if ns is None else str(ns)
+
+
+def labels_of(d: Obj) -> dict[str, str]:
+    return dict((d.get("metadata") or {}).get("labels") or {})
+
+
+def namespace_in(k: KindName, namespace: str) -> str | None:
+    """The namespace a call on ``k`` is about: none for a cluster-scoped kind."""
+    return namespace if k.namespaced else None
+
+
+def parse_selector(text: str | None, k: KindName) -> tuple[dict[str, str], Callable[[dict[str, str]], bool]]:
+    """The equalities the store can filter on and a predicate for the whole selector;
+    a selector that does not parse ends the command as the API server's BadRequest does."""
+    try:
+        return compile_selector(text)
+    except SelectorError as e:
+        group_version = k.api_version if "/" in k.api_version else f"/{k.api_version}"
+        fail(f'Error from server (BadRequest): Unable to find "{group_version}, Resource={k.plural}" that match '
+             f'label selector "{text}", field selector "": {e}')
+
+
+def list_dicts(
+    store: Store, k: KindName, namespace: str | None, selector: str | None, models: bool = False
+) -> list[Obj]:
+    """The objects of ``k`` (in ``namespace``, or all) whose labels match, by namespace and
+    name. ``models``: through the models even on the host (see ``exact``)."""
+    equal, matches = parse_selector(selector, k)
+    if not models and isinstance(store, RawReads):
+        found = store.list_raw(k.key, namespace, equal or None)
+    else:
+        found = [o.to_dict() for o in store.list(k.load(), namespace=namespace, labels=equal or None)]
+    return sorted((d for d in found if matches(labels_of(d))), key=lambda d: (namespace_of(d) or "", name_of(d)))
+
+
+def try_get_dict(store: Store, k: KindName, namespace: str | None, name: str) -> Obj | None:
+    if isinstance(store, RawReads):
+        return store.get_raw(k.key, namespace, name)
+    obj = store.try_get(k.load(), namespace, name)
+    return None if obj is None else obj.to_dict()
+
+
+def get_dict(store: Store, k: KindName, namespace: str | None, name: str, models: bool = False) -> Obj:
+    """One object; NotFound with the store's message when it is absent."""
+    if not models and isinstance(store, RawReads):
+        d = store.get_raw(k.key, namespace, name)
+        if d is None:
+            raise NotFound(f'{k.resource} "{name}" not found')
+        return d
+    return store.get(k.load(), namespace, name).to_dict()
+
+
+def exact(output: str | None) -> bool:
+    """Whether an output prints whole objects (json, yaml): those are read through the
+    models, whose ``to_dict`` is what they always printed. A row the models normalise (a
+    ``[]byte`` field stored as raw PEM by an older version, read back as base64) would
+    otherwise print differently; the columns and names read no such field."""
+    return output in ("json", "yaml")
+
+
+def condition_holds(d: Obj | None, ctype: str, want: str) -> bool:
+    """A condition of ``ctype`` with status ``want``, compared case-insensitively (kubectl's wait)."""
+    conditions = ((d or {}).get("status") or {}).get("conditions") or []
+    return any(
+        isinstance(c, dict) and str(c.get("type", "")).lower() == ctype.lower()
+        and str(c.get("status", "")).lower() == want.lower()
+        for c in conditions
+    )
