@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import typing
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from pydantic import BaseModel
 
-from certkeeper.api import registry
+from certkeeper.api import bytefield, registry
 from certkeeper.api.event import Event
 from certkeeper.cli.reads import RawReads
 from certkeeper.runtime.clock import FakeClock
@@ -107,6 +109,15 @@ COMMANDS = [
     ["wait", "--for=condition=Ready", "clusterissuer/broken", "--timeout=0"], ["wait", "--for=condition=Ready", "ciss", "plain", "--timeout=0"],
     ["wait", "--for=condition=Ready", "issuer/ca", "issuer/quiet", "--timeout=0"], ["wait", "--for=nonsense", "cert/ready"],
     ["wait", "--for=condition=Ready", "cert", "-l", SELECTOR_ERROR],
+    ["get", "certs", "-o", "yaml"], ["get", "issuers,ciss,secrets,challenges,events", "-A", "-o", "json"],
+    ["get", "orders", "-o", "yaml"],
+    ["describe", "cert", "ready"], ["describe", "certificates"], ["describe", "certs", "-A", "-l", "app=web"],
+    ["describe", "cert", "ready", "nope"], ["describe", "cert", "nope"], ["describe", "certs", "-n", "empty"],
+    ["describe", "cr", "legacy-1"], ["describe", "certificaterequests"], ["describe", "issuer", "ca"],
+    ["describe", "issuers", "-A"], ["describe", "ciss"], ["describe", "clusterissuer", "broken"],
+    ["describe", "secret", "ready-tls"], ["describe", "secrets"], ["describe", "orders"], ["describe", "challenges"],
+    ["describe", "events", "-n", "other"], ["describe", "cert/ready", "cert/failing"],
+    ["status", "certificate", "ready"], ["status", "certificate", "failing"],
 ]
 
 
@@ -172,6 +183,31 @@ def test_output_is_the_model_paths(argv: list[str], store: SqliteStore, tmp_path
     models = ck.on(cast(Store, ModelsOnly(store)), *argv)
     assert (raw.exit_code, raw.stdout, raw.stderr) == (models.exit_code, models.stdout, models.stderr)
     assert raw.stdout or raw.stderr
+
+
+def _has_byte_field(model: Any, seen: set[Any]) -> bool:
+    """Whether a model or any model inside it has an ``api.bytefield.ByteField``."""
+    if model in seen or not isinstance(model, type) or not issubclass(model, BaseModel):
+        return False
+    seen.add(model)
+    for f in model.model_fields.values():
+        found = [*f.metadata, *_types(f.annotation)]  # Annotated's metadata is among its args
+        if any(getattr(m, "func", None) is bytefield._read or _has_byte_field(m, seen) for m in found):
+            return True
+    return False
+
+
+def _types(annotation: Any) -> list[Any]:
+    args = typing.get_args(annotation)
+    return [annotation, *(t for a in args for t in _types(a))]
+
+
+def test_byte_field_kinds_are_the_models_own() -> None:
+    """``describe`` and ``get -o json|yaml`` read the stored JSON of every kind that has
+    no ``[]byte`` field; ``KindName.byte_fields`` must say which have one."""
+    said = {k.kind for k in registry.NAMES if k.byte_fields}
+    assert said == {k.kind for k in registry.NAMES if _has_byte_field(k.load(), set())}
+    assert said == {"CertificateRequest", "Order"}
 
 
 def test_registry_names_agree_with_the_store() -> None:

@@ -40,7 +40,7 @@ NO_CRYPTO = ("cryptography", "certkeeper.pki.keys", "certkeeper.api.acme", "cert
 #: ``--help`` and ``version`` read no object at all
 NO_MODELS = ("pydantic", "sqlite3", "certkeeper.api.meta", "certkeeper.store.sqlite", "certkeeper.cli.get")
 
-#: ``get`` (tables and names) and ``wait`` on the host render the stored JSON: no model at all
+#: ``get``, ``describe`` and ``wait`` on the host render the stored JSON: no model at all
 NO_PYDANTIC = ("pydantic", "pydantic_core", "certkeeper.api.meta", "certkeeper.api.certificate",
                "certkeeper.api.core", "certkeeper.api.event")
 READ_RAW = NEVER + NO_CRYPTO + NO_PYDANTIC
@@ -51,7 +51,10 @@ CASES = {
     "get -o name": (["get", "certificate", "foo", "-o", "name"], READ_RAW),
     "get several kinds": (["get", "certs,issuers,secrets,events,cr,orders,challenges,ciss"], READ_RAW),
     "get --help": (["get", "--help"], NEVER + NO_CRYPTO + ("sqlite3",)),
-    "describe certificate": (["describe", "certificate", "foo"], NEVER + NO_CRYPTO),
+    "describe certificate": (["describe", "certificate", "foo"], READ_RAW),
+    "describe several": (["describe", "certificates", "-A", "-l", "app=web"], READ_RAW),
+    "describe secret": (["describe", "secret", "foo-tls"], READ_RAW),
+    "get -o yaml": (["get", "certificates", "-o", "yaml"], tuple(m for m in READ_RAW if m != "yaml")),
     "status certificate": (["status", "certificate", "foo"], NEVER),
     "wait": (["wait", "--for=condition=Ready", "certificate/foo"], READ_RAW),
     "wait --all": (["wait", "--for=condition=Ready", "certificates", "--all", "-A"], READ_RAW),

@@ -12,12 +12,18 @@ from pathlib import Path
 from certkeeper.api.certificate import Certificate
 from certkeeper.api.event import Event
 from certkeeper.api.issuer import Issuer
-from certkeeper.cli.events import events_for
+from certkeeper.api.meta import Resource
+from certkeeper.cli import events as cli_events
 from certkeeper.runtime.events import EventSink
-from certkeeper.store.base import WatchEvent
+from certkeeper.store.base import Store, WatchEvent
 
 from .harness import CA_SETUP, Harness, leaf_certificate
 from .test_cli_support import Cli
+
+
+def events_for(store: Store, obj: Resource) -> list[Event]:
+    """The events ``describe`` and ``status`` show for ``obj``, as models."""
+    return [Event.model_validate(e) for e in cli_events.events_for(store, obj.to_dict())]
 
 
 def sink(h: Harness) -> EventSink:

@@ -35,7 +35,8 @@ def _events(h: Harness, obj: object) -> list[tuple[str, str, str]]:
     sink = h.manager.ctx.recorder.sink
     assert sink is not None
     sink.flush()
-    return [(e.type or "", e.reason or "", e.message or "") for e in events_for(h.store, obj)]  # type: ignore[arg-type]
+    return [(e.get("type") or "", e.get("reason") or "", e.get("message") or "")
+            for e in events_for(h.store, obj.to_dict())]  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -26,6 +26,9 @@ class KindName:
     api_version: str
     module: str
     namespaced: bool = True
+    #: it has ``[]byte`` fields (``api.bytefield.ByteField``), which a row written by an
+    #: older version may hold as raw PEM: its models read that back as base64
+    byte_fields: bool = False
 
     @property
     def group(self) -> str:
@@ -62,12 +65,12 @@ _CM = "cert-manager.io/v1"
 #: the kinds the store holds, in lookup order
 NAMES: tuple[KindName, ...] = (
     KindName("Certificate", "certificates", ("cert", "certs"), _CM, ".certificate"),
-    KindName("CertificateRequest", "certificaterequests", ("cr", "crs"), _CM, ".certificate"),
+    KindName("CertificateRequest", "certificaterequests", ("cr", "crs"), _CM, ".certificate", byte_fields=True),
     KindName("Issuer", "issuers", ("iss",), _CM, ".issuer"),
     KindName("ClusterIssuer", "clusterissuers", ("ciss",), _CM, ".issuer", namespaced=False),
     KindName("Secret", "secrets", (), "v1", ".core"),
     KindName("Namespace", "namespaces", ("ns",), "v1", ".core", namespaced=False),
-    KindName("Order", "orders", (), "acme.cert-manager.io/v1", ".acme"),
+    KindName("Order", "orders", (), "acme.cert-manager.io/v1", ".acme", byte_fields=True),
     KindName("Challenge", "challenges", (), "acme.cert-manager.io/v1", ".acme"),
     KindName("Event", "events", ("ev",), "v1", ".event"),
 )
@@ -140,4 +143,4 @@ def lookup(name: str) -> type[Resource] | None:
 
 
 def _name_of(cls: type[Resource]) -> KindName:
-    return KindName(cls.KIND, cls.PLURAL, cls.SHORT_NAMES, cls.API_VERSION, "", cls.NAMESPACED)
+    return KindName(cls.KIND, cls.PLURAL, cls.SHORT_NAMES, cls.API_VERSION, "", cls.NAMESPACED, byte_fields=True)

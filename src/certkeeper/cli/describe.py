@@ -3,13 +3,12 @@ with conditions as a table, and kubectl's Secret describer (sizes, never values)
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import re
 from typing import Any
 
-from ..api.core import Secret
-from ..api.event import Event
-from ..api.meta import Resource
+from ..api.registry import KindName
 from .events import event_lines
 
 _ACRONYMS = {"API", "URL", "UID", "OSB", "GUID"}
@@ -96,31 +95,35 @@ def _kv_block(label: str, values: dict[str, str]) -> list[str]:
     return [_header(label, first), *(" " * _TOP_LABEL_WIDTH + i for i in rest)]
 
 
-def describe(obj: Resource, events: list[Event] | None = None, now: _dt.datetime | None = None) -> str:
-    lines = [_header("Name", obj.name)]
-    if type(obj).NAMESPACED:
-        lines.append(_header("Namespace", obj.namespace or ""))
-    lines += _kv_block("Labels", obj.labels())
-    lines += _kv_block("Annotations", obj.annotations())
-    if isinstance(obj, Secret):
+def describe(
+    obj: dict[str, Any], kind: KindName, events: list[dict[str, Any]] | None = None, now: _dt.datetime | None = None
+) -> str:
+    """``obj`` as JSON: the stored row, or a model's ``to_dict()``."""
+    meta = obj.get("metadata") or {}
+    lines = [_header("Name", meta.get("name") or "")]
+    if kind.namespaced:
+        lines.append(_header("Namespace", meta.get("namespace") or ""))
+    lines += _kv_block("Labels", meta.get("labels") or {})
+    lines += _kv_block("Annotations", meta.get("annotations") or {})
+    if kind.kind == "Secret":
         return "\n".join(lines + _secret_body(obj)) + "\n"
-    d = obj.to_dict()
+    d = dict(obj)
     lines.append(_header("API Version", d.pop("apiVersion")))
     lines.append(_header("Kind", d.pop("kind")))
-    meta = {
+    rest = {
         k: v
         for k, v in d.pop("metadata", {}).items()
         if k not in ("name", "namespace", "labels", "annotations", "managedFields")
     }
-    body: dict[str, Any] = {"metadata": meta, **d} if meta else d
+    body: dict[str, Any] = {"metadata": rest, **d} if rest else d
     lines += _map_lines(body, 0)
     lines += event_lines(events or [], now or _dt.datetime.now(_dt.UTC))
     return "\n".join(lines) + "\n"
 
 
-def _secret_body(secret: Secret) -> list[str]:
-    lines = ["", f"Type:  {secret.type or 'Opaque'}", "", "Data", "===="]
-    data = secret.decoded()
+def _secret_body(secret: dict[str, Any]) -> list[str]:
+    lines = ["", f"Type:  {secret.get('type') or 'Opaque'}", "", "Data", "===="]
+    data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
     width = max((len(k) for k in data), default=0) + 3
     for k in sorted(data):
         lines.append(f"{k + ':':<{width}}{len(data[k])} bytes")

@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import datetime as _dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from ..api.registry import KindName
-from ..store import NotFound, Store
+from ..store import NotFound
 from .printers import render
-from .reads import exact, get_dict, list_dicts, namespace_in, parse_selector
+from .reads import get_dict, list_dicts, namespace_in, whole_through_models
 from .state import CliState, fail, global_options, resolve_name, server_error, state
-
-if TYPE_CHECKING:
-    from ..api.meta import Resource
 
 OUTPUTS = ("wide", "yaml", "json", "name")
 
 
-def list_objects(store: Store, k: KindName, namespace: str | None, selector: str | None) -> list[Resource]:
-    """The models of the objects of ``k`` whose labels match (the verbs that need the
-    models: describe, renew); ``get`` and ``wait`` read ``reads.list_dicts``."""
-    equal, matches = parse_selector(selector, k)
-    objs = store.list(k.load(), namespace=namespace, labels=equal or None)
-    return sorted((o for o in objs if matches(o.labels())), key=lambda o: (o.namespace or "", o.name))
+def _models(k: KindName, output: str | None) -> bool:
+    return output in ("json", "yaml") and whole_through_models(k)
 
 
 def split_refs(kind: str, names: tuple[str, ...]) -> tuple[KindName, list[str]]:
@@ -75,7 +68,7 @@ def get_cmd(kind: str, names: tuple[str, ...], output: str | None, all_namespace
         missing: list[str] = []
         for name in wanted:
             try:
-                objs.append(get_dict(store, k, namespace_in(k, st.ns), name, models=exact(output)))
+                objs.append(get_dict(store, k, namespace_in(k, st.ns), name, models=_models(k, output)))
             except NotFound as e:
                 missing.append(server_error(e))
         if objs:
@@ -87,7 +80,7 @@ def get_cmd(kind: str, names: tuple[str, ...], output: str | None, all_namespace
             raise click.exceptions.Exit(1)
         return
     namespace = None if all_namespaces else namespace_in(k, st.ns)
-    objs = list_dicts(store, k, namespace, selector, models=exact(output))
+    objs = list_dicts(store, k, namespace, selector, models=_models(k, output))
     if not objs and output not in ("json", "yaml"):
         click.echo(_no_resources(k, st, all_namespaces), err=True)
         return
@@ -109,19 +102,20 @@ def describe_cmd(kind: str, names: tuple[str, ...], all_namespaces: bool, select
     st = state()
     k, wanted = split_refs(kind, names)
     store = st.store()
+    models = whole_through_models(k)
     if not wanted:
         namespace = None if all_namespaces else namespace_in(k, st.ns)
-        objs = list_objects(store, k, namespace, selector)
+        objs = list_dicts(store, k, namespace, selector, models=models)
         if not objs:
             click.echo(_no_resources(k, st, all_namespaces), err=True)
-        click.echo("\n\n".join(describe(o, events_for(store, o), _now()) for o in objs), nl=False)
+        click.echo("\n\n".join(describe(d, k, events_for(store, d), _now()) for d in objs), nl=False)
         return
     failed = False
     texts: list[str] = []
     for name in wanted:
         try:
-            obj = store.get(k.load(), namespace_in(k, st.ns), name)
-            texts.append(describe(obj, events_for(store, obj), _now()))
+            d = get_dict(store, k, namespace_in(k, st.ns), name, models=models)
+            texts.append(describe(d, k, events_for(store, d), _now()))
         except NotFound as e:
             click.echo(server_error(e), err=True)
             failed = True
@@ -137,7 +131,7 @@ def _get_kinds(st: CliState, kinds: list[str], output: str | None, all_namespace
     for name in kinds:
         k = resolve_name(name)
         namespace = None if all_namespaces else namespace_in(k, st.ns)
-        groups.append((k, list_dicts(store, k, namespace, selector, models=exact(output))))
+        groups.append((k, list_dicts(store, k, namespace, selector, models=_models(k, output))))
     if output in ("json", "yaml"):
         items = [o for _, objs in groups for o in objs]
         click.echo(render(items, groups[0][0], output, _now(), single=False), nl=False)

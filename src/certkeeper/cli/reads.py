@@ -88,12 +88,13 @@ def get_dict(store: Store, k: KindName, namespace: str | None, name: str, models
     return store.get(k.load(), namespace, name).to_dict()
 
 
-def exact(output: str | None) -> bool:
-    """Whether an output prints whole objects (json, yaml): those are read through the
-    models, whose ``to_dict`` is what they always printed. A row the models normalise (a
-    ``[]byte`` field stored as raw PEM by an older version, read back as base64) would
-    otherwise print differently; the columns and names read no such field."""
-    return output in ("json", "yaml")
+def whole_through_models(k: KindName) -> bool:
+    """Whether a verb that prints whole objects (``get -o json|yaml``, ``describe``) reads
+    ``k`` through the models: only a kind with ``[]byte`` fields, where a row written by an
+    older version holds raw PEM that the models print as base64; every other stored row is
+    what the models' ``to_dict`` prints (``tests/test_cli_reads.py``). The columns and
+    names read no such field."""
+    return k.byte_fields
 
 
 def condition_holds(d: Obj | None, ctype: str, want: str) -> bool:

@@ -274,7 +274,7 @@ def certificate_status(store: Store, cert: Certificate, now: _dt.datetime | None
     lines += _request_lines(store, cr)
     lines += _acme_lines(store, cr)
     lines += _why_lines(cert, cr)
-    lines += event_lines(events_for(store, cert), now or _dt.datetime.now(_dt.UTC))
+    lines += event_lines(events_for(store, cert.to_dict()), now or _dt.datetime.now(_dt.UTC))
     return "\n".join(lines) + "\n"
 
 
