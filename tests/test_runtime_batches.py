@@ -4,6 +4,8 @@ had already seen when it ran does not queue that reconcile again after the commi
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from certkeeper.api.core import Secret
@@ -48,3 +50,27 @@ def test_batches_cost_hardly_more_reconciles_than_single_commits(tmp_path: Path)
     batched.close()
     # without the seen versions each issuance costs about two reconciles more
     assert batched_syncs <= single_syncs + len(NAMES) + 2, (batched_syncs, single_syncs)
+
+
+def test_a_batch_is_in_flight_until_its_commit(tmp_path: Path) -> None:
+    """``idle()`` (the daemon's "initial sync done") must not be true between a batch's
+    last reconcile and its commit, when the work the batch causes is not queued yet."""
+    h = Harness(tmp_path)
+    seen_idle: list[bool] = []
+    transaction = h.store.transaction
+
+    @contextlib.contextmanager
+    def watched() -> Iterator[None]:
+        with transaction():
+            yield
+            seen_idle.append(h.manager.idle())  # the batch is done, its commit comes next
+
+    h.store.transaction = watched  # type: ignore[method-assign]
+    try:
+        h.apply(CA_SETUP)
+        h.apply(leaf_certificate("web"))
+        h.settle(batched=True)
+        assert h.ready("web") is not None and h.ready("web")[0] == "True"  # type: ignore[index]
+        assert seen_idle and not any(seen_idle)
+    finally:
+        h.close()

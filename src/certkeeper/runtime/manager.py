@@ -274,6 +274,10 @@ class Manager:
         # come to the watchers after the commit, and one it had seen does not queue it again
         seen: dict[Item, int] = {}
         deadline = time.monotonic() + BATCH_SECONDS
+        # in flight until its changes are delivered: between two reconciles of a batch
+        # the queue may be empty while the work the batch causes is not queued yet
+        with self._inflight_lock:
+            self._inflight += 1
         try:
             with store.transaction():
                 self._seen = seen
@@ -294,6 +298,8 @@ class Manager:
                 q.add_after(item, self.limiters[item[0]].when(item))
         finally:
             self._seen = {}
+            with self._inflight_lock:
+                self._inflight -= 1
         return len(done)
 
     def idle(self) -> bool:
