@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 from cryptography import x509
@@ -122,10 +123,28 @@ class Daemon:
         self.started = time.monotonic()
         argv = argv or ["run"]
         # the default configuration (metrics and probes on), on ports no other daemon holds
+        listen = free_listen_flags(argv)
+        #: where its /metrics is served (None: argv placed it)
+        self.metrics_address = next(
+            (listen[i + 1] for i, a in enumerate(listen) if a == "--metrics-listen-address"), None
+        )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "certkeeper", *argv, *free_listen_flags(argv)], env=env, stdout=self.log,
+            [sys.executable, "-m", "certkeeper", *argv, *listen], env=env, stdout=self.log,
             stderr=subprocess.STDOUT,
         )
+
+    def scrape(self) -> tuple[int, float]:
+        """One scrape as Prometheus sends it (OpenMetrics, gzip): (bytes received, the
+        daemon's CPU seconds it cost)."""
+        assert self.metrics_address is not None
+        req = urllib.request.Request(f"http://{self.metrics_address}/metrics", headers={
+            "Accept": "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+            "Accept-Encoding": "gzip",
+        })
+        cpu0 = self.cpu_seconds()
+        with urllib.request.urlopen(req, timeout=600) as resp:
+            body = resp.read()
+        return len(body), self.cpu_seconds() - cpu0
 
     def status(self, field: str) -> int:
         """A /proc/<pid>/status value in kB (VmHWM peak, VmRSS resident)."""
@@ -280,6 +299,11 @@ def idle(count: int, work: Path, window: float, store_path: Path | None = None) 
         time.sleep(window)  # measuring idleness is the point: nothing should happen meanwhile
         cpu1, t1 = daemon.cpu_seconds(), time.monotonic()
         rss = daemon.status("VmRSS")
+        # metrics are on by default: what the first scrapes add (the first builds the
+        # exposition, the next ones send what is kept)
+        scrapes = [daemon.scrape() for _ in range(3)] if daemon.metrics_address else []
+        rss_scraped = daemon.status("VmRSS")
+        peak = daemon.status("VmHWM")
     finally:
         daemon.stop()
         store.close()
@@ -291,6 +315,10 @@ def idle(count: int, work: Path, window: float, store_path: Path | None = None) 
     print(f"initial verification of every object   : {sweep:.2f} s after spawn (runs behind live work)")
     print(f"idle CPU over {window:.0f} s                   : {idle_pct:.3f} % of a core (target < 0.5 %)")
     print(f"resident memory after start / idle     : {rss_start / 1024:.0f} MB / {rss / 1024:.0f} MB (target < {rss_target})")
+    for i, (size, cpu) in enumerate(scrapes, 1):
+        print(f"metrics scrape {i} (OpenMetrics, gzip)   : {size / 1024:.0f} KB, {cpu * 1000:.0f} ms of the daemon's CPU")
+    print(f"resident memory after the scrapes      : {rss_scraped / 1024:.0f} MB; peak (VmHWM) {peak / 1024:.0f} MB "
+          f"(target < {rss_target})")
 
 
 def main() -> None:
