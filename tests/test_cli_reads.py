@@ -17,7 +17,9 @@ import pytest
 from pydantic import BaseModel
 
 from certkeeper.api import bytefield, registry
+from certkeeper.api.constants import ANN_REVISION
 from certkeeper.api.event import Event
+from certkeeper.api.meta import OwnerReference
 from certkeeper.cli.reads import RawReads
 from certkeeper.runtime.clock import FakeClock
 from certkeeper.store import SqliteStore, Store
@@ -117,7 +119,8 @@ COMMANDS = [
     ["describe", "issuers", "-A"], ["describe", "ciss"], ["describe", "clusterissuer", "broken"],
     ["describe", "secret", "ready-tls"], ["describe", "secrets"], ["describe", "orders"], ["describe", "challenges"],
     ["describe", "events", "-n", "other"], ["describe", "cert/ready", "cert/failing"],
-    ["status", "certificate", "ready"], ["status", "certificate", "failing"],
+    ["status", "certificate", "ready"], ["status", "certificate", "failing"], ["status", "certificate", "new"],
+    ["status", "certificate", "elsewhere", "-n", "other"], ["status", "certificate", "nope"],
 ]
 
 
@@ -147,6 +150,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> SqliteStore:
             st.update_status(obj.model_copy(update={"status": type(obj).model_fields["status"].annotation
                                                     .__args__[0].model_validate(status)}))  # type: ignore[union-attr]
     st.create(tls_secret("ready-tls", make_chain("ready.test")))
+    # what status follows: a Certificate's requests, a request's Orders, an Order's Challenges
+    for kind, name, owner_kind, owner, revision in [
+        ("certificaterequest", "ready-1", "certificate", "ready", "2"),
+        ("certificaterequest", "denied-1", "certificate", "failing", "1"),
+        ("order", "ready-1-1", "certificaterequest", "ready-1", None),
+        ("challenge", "ready-1-1-4", "order", "ready-1-1", None),
+    ]:
+        _own(st, kind, name, owner_kind, owner, revision)
     cert = st.get(registry.lookup("certificate"), "default", "ready")  # type: ignore[arg-type]
     events = [
         Event.model_validate({
@@ -166,6 +177,18 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> SqliteStore:
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE objects SET data = json_set(data, '$.spec.request', ?) WHERE name = 'legacy-1'", (PEM_CSR,))
     return st
+
+
+def _own(st: SqliteStore, kind: str, name: str, owner_kind: str, owner: str, revision: str | None) -> None:
+    cls, owner_cls = registry.lookup(kind), registry.lookup(owner_kind)
+    assert cls is not None and owner_cls is not None
+    obj, by = st.get(cls, "default", name), st.get(owner_cls, "default", owner)
+    obj.metadata.owner_references = [
+        OwnerReference(api_version=owner_cls.API_VERSION, kind=owner_cls.KIND, name=owner, uid=by.uid, controller=True)
+    ]
+    if revision is not None:
+        obj.metadata.annotations = {ANN_REVISION: revision}
+    st.update(obj)
 
 
 def test_the_two_ways_are_what_they_say(store: SqliteStore) -> None:

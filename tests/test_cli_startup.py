@@ -40,7 +40,7 @@ NO_CRYPTO = ("cryptography", "certkeeper.pki.keys", "certkeeper.api.acme", "cert
 #: ``--help`` and ``version`` read no object at all
 NO_MODELS = ("pydantic", "sqlite3", "certkeeper.api.meta", "certkeeper.store.sqlite", "certkeeper.cli.get")
 
-#: ``get``, ``describe`` and ``wait`` on the host render the stored JSON: no model at all
+#: ``get``, ``describe``, ``status`` and ``wait`` on the host render the stored JSON: no model at all
 NO_PYDANTIC = ("pydantic", "pydantic_core", "certkeeper.api.meta", "certkeeper.api.certificate",
                "certkeeper.api.core", "certkeeper.api.event")
 READ_RAW = NEVER + NO_CRYPTO + NO_PYDANTIC
@@ -55,7 +55,7 @@ CASES = {
     "describe several": (["describe", "certificates", "-A", "-l", "app=web"], READ_RAW),
     "describe secret": (["describe", "secret", "foo-tls"], READ_RAW),
     "get -o yaml": (["get", "certificates", "-o", "yaml"], tuple(m for m in READ_RAW if m != "yaml")),
-    "status certificate": (["status", "certificate", "foo"], NEVER),
+    "status certificate": (["status", "certificate", "foo"], NEVER + NO_PYDANTIC),
     "wait": (["wait", "--for=condition=Ready", "certificate/foo"], READ_RAW),
     "wait --all": (["wait", "--for=condition=Ready", "certificates", "--all", "-A"], READ_RAW),
     "--help": (["--help"], NEVER + NO_CRYPTO + NO_MODELS),

@@ -24,9 +24,21 @@ Obj = dict[str, Any]
 class RawReads(Protocol):
     """A store that hands out its stored JSON (``SqliteStore``)."""
 
-    def list_raw(self, key: str, namespace: str | None = None, labels: Mapping[str, str] | None = None) -> list[Obj]: ...
+    def list_raw(
+        self, key: str, namespace: str | None = None, labels: Mapping[str, str] | None = None,
+        owner_uid: str | None = None,
+    ) -> list[Obj]: ...
 
     def get_raw(self, key: str, namespace: str | None, name: str) -> Obj | None: ...
+
+
+def at(d: Any, *keys: str) -> Any:
+    """``d[k1][k2]...``, or None where a step is missing."""
+    for k in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(k)
+    return d
 
 
 def name_of(d: Obj) -> str:
@@ -59,21 +71,29 @@ def parse_selector(text: str | None, k: KindName) -> tuple[dict[str, str], Calla
 
 
 def list_dicts(
-    store: Store, k: KindName, namespace: str | None, selector: str | None, models: bool = False
+    store: Store, k: KindName, namespace: str | None, selector: str | None, models: bool = False,
+    owner_uid: str | None = None,
 ) -> list[Obj]:
-    """The objects of ``k`` (in ``namespace``, or all) whose labels match, by namespace and
-    name. ``models``: through the models even on the host (see ``exact``)."""
+    """The objects of ``k`` (in ``namespace``, or all; owned by ``owner_uid`` if given)
+    whose labels match, by namespace and name. ``models``: through the models even on the
+    host (see ``whole_through_models``)."""
     equal, matches = parse_selector(selector, k)
     if not models and isinstance(store, RawReads):
-        found = store.list_raw(k.key, namespace, equal or None)
+        found = store.list_raw(k.key, namespace if k.namespaced else None, equal or None, owner_uid)
     else:
-        found = [o.to_dict() for o in store.list(k.load(), namespace=namespace, labels=equal or None)]
+        objs = store.list(k.load(), namespace=namespace, labels=equal or None, owner_uid=owner_uid)
+        found = [o.to_dict() for o in objs]
     return sorted((d for d in found if matches(labels_of(d))), key=lambda d: (namespace_of(d) or "", name_of(d)))
+
+
+def _row_namespace(k: KindName, namespace: str | None) -> str | None:
+    """Where the store files an object: ``default`` unless told, none if cluster-scoped."""
+    return (namespace or "default") if k.namespaced else None
 
 
 def try_get_dict(store: Store, k: KindName, namespace: str | None, name: str) -> Obj | None:
     if isinstance(store, RawReads):
-        return store.get_raw(k.key, namespace, name)
+        return store.get_raw(k.key, _row_namespace(k, namespace), name)
     obj = store.try_get(k.load(), namespace, name)
     return None if obj is None else obj.to_dict()
 
@@ -81,7 +101,7 @@ def try_get_dict(store: Store, k: KindName, namespace: str | None, name: str) ->
 def get_dict(store: Store, k: KindName, namespace: str | None, name: str, models: bool = False) -> Obj:
     """One object; NotFound with the store's message when it is absent."""
     if not models and isinstance(store, RawReads):
-        d = store.get_raw(k.key, namespace, name)
+        d = store.get_raw(k.key, _row_namespace(k, namespace), name)
         if d is None:
             raise NotFound(f'{k.resource} "{name}" not found')
         return d

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -16,9 +16,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
-from certkeeper.api.certificate import CertificatePrivateKey, CertificateSpec
-
 from .errors import PKIError
+
+if TYPE_CHECKING:  # the models: not for ``status``, which describes a key without them
+    from certkeeper.api.certificate import CertificatePrivateKey, CertificateSpec
 
 PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
@@ -153,6 +154,8 @@ def public_keys_equal(a: KeyLike, b: KeyLike) -> bool:
 
 def key_mismatches_spec(key: PrivateKey, spec: CertificateSpec) -> list[str]:
     """cert-manager's PrivateKeyMatchesSpec: the spec paths the key violates (defaults applied)."""
+    from certkeeper.api.certificate import CertificatePrivateKey
+
     pk = spec.private_key or CertificatePrivateKey()
     algorithm = pk.algorithm or ""
     size = pk.size or 0

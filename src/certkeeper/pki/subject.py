@@ -8,14 +8,16 @@ encoded order.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
-from certkeeper.api.certificate import CertificateSpec
-
 from .errors import PKIError
+
+if TYPE_CHECKING:  # annotations only: ``status`` describes a certificate without the models
+    from certkeeper.api.certificate import CertificateSpec
 
 #: RFC 4514 attribute keys understood in ``literalSubject`` (cert-manager's table)
 LITERAL_KEYS: dict[str, ObjectIdentifier] = {

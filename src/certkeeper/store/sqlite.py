@@ -511,12 +511,13 @@ class SqliteStore:
 
     @_translated
     def list_raw(
-        self, key: str, namespace: str | None = None, labels: Mapping[str, str] | None = None
+        self, key: str, namespace: str | None = None, labels: Mapping[str, str] | None = None,
+        owner_uid: str | None = None,
     ) -> builtins.list[dict[str, Any]]:
         """``list`` of the kind stored as ``key`` (``kind_key``), as the stored JSON: what
         kubectl prints is what the API server stores, and the command line renders it
         without building the models (``cli/reads.py``)."""
-        return [json.loads(r) for r in self._select(key, namespace, labels, None)]
+        return [json.loads(r) for r in self._select(key, namespace, labels, owner_uid)]
 
     @_translated
     def get_raw(self, key: str, namespace: str | None, name: str) -> dict[str, Any] | None:
