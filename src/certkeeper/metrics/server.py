@@ -98,6 +98,8 @@ class MetricsServer:
         self._store = manager.ctx.store
         self._server: ListenServer | None = None
         self.port = 0
+        #: set once the stored objects are read and their exposition is built
+        self.built = threading.Event()
 
     def start(self, address: str) -> None:
         """Bind (an OSError names a taken port at once), then read the store behind."""
@@ -111,8 +113,15 @@ class MetricsServer:
         log.info("serving metrics on http://%s:%d/metrics", host, self.port)
 
     def _prime(self) -> None:
+        """Read the store, then build the exposition here rather than in the first scrape:
+        metrics are served by default, so a scraper is expected, and the build (about 0.1 s
+        of CPU at 10,000 Certificates, 0.8 s at 100,000) would otherwise be the first
+        scrape's, against its budget and its timeout. Later scrapes remake only the chunks
+        that changed."""
         try:
             self.table.prime(self._store)
+            self.resources.deflated()
+            self.built.set()
         except StoreError as exc:
             log.error("metrics: %s; /metrics answers 503", self.table.failure or exc)
         except Exception:
