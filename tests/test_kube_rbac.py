@@ -86,9 +86,8 @@ def bind_deploy_roles(
     return clean_up
 
 
-def admin_apply(plane: ControlPlane, h: Harness, text: str) -> None:
-    """Create the objects as the admin, then wait until the controllers' watches have
-    them (their own writes they wait for themselves; these come from outside)."""
+def admin_create(plane: ControlPlane, text: str) -> list[Any]:
+    """Create the objects as the admin, the namespaced ones in ``default``."""
     store = open_kube_store(str(plane.kubeconfig), qps=0)
     created = []
     try:
@@ -100,6 +99,13 @@ def admin_apply(plane: ControlPlane, h: Harness, text: str) -> None:
             created.append(store.create(obj))
     finally:
         store.close()
+    return created
+
+
+def admin_apply(plane: ControlPlane, h: Harness, text: str) -> None:
+    """Create the objects as the admin, then wait until the controllers' watches have
+    them (their own writes they wait for themselves; these come from outside)."""
+    created = admin_create(plane, text)
     deadline = time.monotonic() + 30
     for obj in created:
         while h.store.try_get(type(obj), obj.namespace, obj.name) is None:
@@ -170,12 +176,13 @@ def test_a_missing_permission_names_the_verb_and_resource(
     assert 'cannot create resource "certificaterequests" in API group "cert-manager.io"' in caplog.text
 
 
-CLUSTER_ISSUED = """
+CLUSTER_ISSUER = """
 apiVersion: cert-manager.io/v1
 kind: ClusterIssuer
 metadata: {name: cluster-selfsigned}
 spec: {selfSigned: {}}
----
+"""
+CLUSTER_ISSUED = """
 apiVersion: cert-manager.io/v1
 kind: Certificate
 metadata: {name: via-cluster-issuer}
@@ -202,16 +209,9 @@ def test_one_namespace_needs_only_namespaced_permissions(
             h = Harness(tmp_path, scoped, wipe=False)
             try:
                 admin_apply(kube_cluster, h, CA_SETUP + "---\n" + leaf_certificate("web"))
-                store = open_kube_store(str(kube_cluster.kubeconfig), qps=0)
-                try:
-                    for obj in yaml.safe_load_all(CLUSTER_ISSUED):
-                        cls = registry.by_kind(obj["kind"])
-                        assert cls is not None
-                        made = cls.from_dict(obj)
-                        made.metadata.namespace = "default" if made.NAMESPACED else None
-                        store.create(made)
-                finally:
-                    store.close()
+                # not waited for: the scoped controllers never see the ClusterIssuer
+                admin_create(kube_cluster, CLUSTER_ISSUER)
+                admin_apply(kube_cluster, h, CLUSTER_ISSUED)
                 h.settle()
                 assert h.ready("web")[0] == "True"
                 h.assert_pair_matches("web")
