@@ -220,6 +220,13 @@ def test_one_namespace_needs_only_namespaced_permissions(
                 issuer = admin.json("GET", "/apis/cert-manager.io/v1/clusterissuers/cluster-selfsigned")
                 assert not (issuer.get("status") or {}).get("conditions")
                 assert h.ready("via-cluster-issuer") != ("True", "Ready", "Certificate is up to date and has not expired")
+                # its request waits as for any issuer that is not there (cert-manager's Pending)
+                (waiting,) = [cr for cr in h.store.list(CertificateRequest, "default")
+                              if cr.name.startswith("via-cluster-issuer")]
+                assert h.condition(waiting, "Ready") == (
+                    "False", "Pending",
+                    'Referenced "ClusterIssuer" not found: clusterissuer.cert-manager.io "cluster-selfsigned" not found',
+                )
                 signed = [
                     cr for cr in h.store.list(CertificateRequest, "default")
                     if (cr.spec.issuer_ref.kind if cr.spec.issuer_ref else None) == "ClusterIssuer"
