@@ -122,10 +122,11 @@ def test_renewal_time_comes_from_the_suggested_window(daemon: LiveDaemon, server
     text = certificate_status(daemon.store, cert)
     assert "Renewal Time Source: the ACME server's renewal information (ARI, RFC 9773)" in text
     # an issuer that turns ARI off goes back to renewBefore
-    issuer = daemon.get(Issuer, "ari")
-    assert issuer is not None and issuer.spec.acme is not None
-    issuer.spec.acme.renewal_information_source = "None"
-    daemon.store.update(issuer)
+    def ari_off(issuer: Issuer) -> None:
+        assert issuer.spec.acme is not None
+        issuer.spec.acme.renewal_information_source = "None"
+
+    daemon.edit(Issuer, "ari", ari_off)
 
     def by_renew_before() -> Certificate | None:
         cert = daemon.get(Certificate, "web")
@@ -221,10 +222,11 @@ def test_a_refused_replaces_does_not_cost_the_renewal(
         return bool(acme and acme.ari and acme.ari.cert_id == cert_id(first))
 
     daemon.wait_for(ari_known, 60, "renewal information for the first certificate")
-    cert = daemon.get(Certificate, "web")
-    assert cert is not None and cert.spec.issuer_ref is not None
-    cert.spec.issuer_ref.name = "second"
-    daemon.store.update(cert)
+    def to_second(cert: Certificate) -> None:
+        assert cert.spec.issuer_ref is not None
+        cert.spec.issuer_ref.name = "second"
+
+    daemon.edit(Certificate, "web", to_second)
 
     def renewed() -> x509.Certificate | None:
         secret = daemon.get(Secret, "web")

@@ -168,8 +168,12 @@ def test_email_change_updates_the_same_account(daemon: LiveDaemon, pebble: Pebbl
     assert first is not None and first.status is not None and first.status.acme is not None
     uri = first.status.acme.uri
     # a new email is registered with the server (same account, updated contact)
-    first.spec.acme.email = "new@example.test"  # type: ignore[union-attr]
-    daemon.store.update(first)
+
+    def new_email(issuer: Issuer) -> None:
+        assert issuer.spec.acme is not None
+        issuer.spec.acme.email = "new@example.test"
+
+    daemon.edit(Issuer, "fast", new_email)
 
     def updated() -> bool:
         issuer = daemon.get(Issuer, "fast")

@@ -31,7 +31,7 @@ from certkeeper.api.core import Secret
 from certkeeper.api.meta import Resource, get_condition
 from certkeeper.controllers.acme import stop_services
 from certkeeper.daemon import DaemonOptions, build_manager
-from certkeeper.store.base import WatchEvent
+from certkeeper.store.base import Conflict, WatchEvent
 from certkeeper.store.sqlite import SqliteStore
 from tests.peers import BindServer, PebbleServer
 
@@ -119,6 +119,21 @@ class LiveDaemon:
 
     def _changed_since(self, seen: int) -> bool:
         return self._version != seen
+
+    def edit(self, cls: type[R], name: str, change: Callable[[R], None], namespace: str | None = "default") -> R:
+        """Change an object as a person would beside the running daemon: read it, change it,
+        write it, and on a Conflict (the daemon wrote in between) read it again and redo the
+        change, as kubectl's edit and patch do."""
+        deadline = time.monotonic() + 30
+        while True:
+            obj = self.get(cls, name, namespace)
+            assert obj is not None, f"{cls.KIND} {name} is not there"
+            change(obj)
+            try:
+                return self.store.update(obj)
+            except Conflict:
+                if time.monotonic() > deadline:
+                    raise
 
     # -- reading ----------------------------------------------------------------
     def get(self, cls: type[R], name: str, namespace: str | None = "default") -> R | None:
