@@ -83,12 +83,18 @@ def cluster(request: pytest.FixtureRequest) -> Any:
     return request.getfixturevalue("kube_cluster") if request.param == "kube" else None
 
 
+def crash_after(h: Harness, budget: int) -> CrashingStore:
+    """Every controller of ``h`` writes through a store that dies after ``budget`` writes."""
+    crashing = CrashingStore(h.store, budget)
+    h.manager.ctx.store = crashing  # type: ignore[assignment]
+    for c in h.manager.controllers:
+        c.store = crashing  # type: ignore[assignment]
+    return crashing
+
+
 def count_writes(tmp: Path, cluster: Any) -> int:
     h = Harness(tmp, cluster)
-    counter = CrashingStore(h.store, budget=10**9)
-    h.manager.ctx.store = counter  # type: ignore[assignment]
-    for c in h.manager.controllers:
-        c.store = counter  # type: ignore[assignment]
+    counter = crash_after(h, 10**9)
     h.apply(CA_SETUP)
     h.apply(leaf_certificate("web"))
     h.settle()
@@ -117,10 +123,7 @@ def test_killed_after_every_write_of_batched_reconciles_converges(tmp_path: Path
         return transaction()
 
     h.store.transaction = counted  # type: ignore[method-assign]
-    counter = CrashingStore(h.store, budget=10**9)
-    h.manager.ctx.store = counter  # type: ignore[assignment]
-    for c in h.manager.controllers:
-        c.store = counter  # type: ignore[assignment]
+    counter = crash_after(h, 10**9)
     h.apply(CA_SETUP)
     h.apply(leaf_certificate("web"))
     h.settle(batched=True)
@@ -140,10 +143,7 @@ def killed_after_every_write(tmp_path: Path, cluster: Any, batched: bool) -> Non
         h = Harness(folder, cluster)
         h.apply(CA_SETUP)
         h.apply(leaf_certificate("web"))
-        crashing = CrashingStore(h.store, budget)
-        h.manager.ctx.store = crashing  # type: ignore[assignment]
-        for c in h.manager.controllers:
-            c.store = crashing  # type: ignore[assignment]
+        crash_after(h, budget)
         with pytest.raises(Crash):
             h.settle(batched=batched)
         h.manager.stop()
