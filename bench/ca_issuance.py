@@ -49,12 +49,12 @@ CA_SETUP = [
 ]
 
 
-def leaf(i: int) -> Certificate:
+def leaf(i: int, prefix: str = "leaf", algorithm: str = "ECDSA", size: int = 256) -> Certificate:
     return Certificate.model_validate({
         "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
-        "metadata": {"name": f"leaf-{i}", "namespace": "bench"},
-        "spec": {"secretName": f"leaf-{i}", "dnsNames": [f"leaf-{i}.bench.test"], "issuerRef": {"name": "ca"},
-                 "privateKey": {"algorithm": "ECDSA", "size": 256}},
+        "metadata": {"name": f"{prefix}-{i}", "namespace": "bench"},
+        "spec": {"secretName": f"{prefix}-{i}", "dnsNames": [f"{prefix}-{i}.bench.test"], "issuerRef": {"name": "ca"},
+                 "privateKey": {"algorithm": algorithm, "size": size}},
     })
 
 

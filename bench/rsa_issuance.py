@@ -35,19 +35,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from ca_issuance import Daemon, setup, wait_ready
+from ca_issuance import Daemon, leaf, setup, wait_ready
 from certkeeper.api.certificate import Certificate
 from certkeeper.api.core import Secret
 from certkeeper.store.sqlite import SqliteStore
 
 
 def rsa_leaf(i: int) -> Certificate:
-    return Certificate.model_validate({
-        "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
-        "metadata": {"name": f"rsa-{i}", "namespace": "bench"},
-        "spec": {"secretName": f"rsa-{i}", "dnsNames": [f"rsa-{i}.bench.test"], "issuerRef": {"name": "ca"},
-                 "privateKey": {"algorithm": "RSA", "size": 2048}},
-    })
+    return leaf(i, "rsa", "RSA", 2048)
 
 
 def load() -> str:
